@@ -1,0 +1,9 @@
+"""streamgmm: exact, full-batch Gaussian mixtures for data that does not fit in memory."""
+
+from ._em import IterationInfo
+from ._estimator import GaussianMixture
+from ._validation import InvalidParameterError
+
+__version__ = "0.1.0"
+
+__all__ = ["GaussianMixture", "InvalidParameterError", "IterationInfo", "__version__"]

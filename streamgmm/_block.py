@@ -1,0 +1,139 @@
+"""Layer 4: one NumPy block + an assignment rule -> statistics.
+
+Here, and only here, blocks are made kernel-ready: native byte order, C layout,
+float32 or float64 (anything else numeric becomes float64), and empty blocks
+short-circuit. The *assigners* say how responsibilities come about: from a
+Gaussian mixture (EM), from the nearest centre (k-means) or from keyed random
+numbers (``init_params="random"``). They are small, picklable values that travel
+in the Dask graph once per pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _covariance
+from . import _kernels as kernels
+from ._mstep import Params
+from ._stats import NONFINITE_DENSITY, NONFINITE_INPUT, SuffStats
+
+
+def as_kernel_array(X: np.ndarray) -> np.ndarray:
+    """Native-endian, C-contiguous float32/float64 view or copy of one block."""
+    X = np.asarray(X)
+    if X.dtype == np.float32 or X.dtype == np.float64:
+        dtype = X.dtype.newbyteorder("=")
+    else:
+        dtype = np.dtype(np.float64)
+    if X.dtype != dtype or not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X, dtype=dtype)
+    return X
+
+
+def as_weight_array(sample_weight, n_rows: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n_rows)
+    return np.ascontiguousarray(sample_weight, dtype=np.float64).reshape(-1)
+
+
+class ModelAssigner:
+    """Responsibilities of a Gaussian mixture (the E-step)."""
+
+    def __init__(self, params: Params, covariance_type: str):
+        cov = _covariance.get(covariance_type)
+        k, d = params.means.shape
+        self.covariance_type = covariance_type
+        self.n_components = k
+        self.means = np.ascontiguousarray(params.means, dtype=np.float64)
+        self.prec_chol = np.ascontiguousarray(params.precisions_cholesky, dtype=np.float64)
+        self.log_det = np.ascontiguousarray(
+            cov.log_det_chol(self.prec_chol, k, d), dtype=np.float64
+        )
+        with np.errstate(divide="ignore"):  # a zero weight is a -inf log weight, as in sklearn
+            self.log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
+
+    def log_resp(self, X):
+        """(log_resp (n, K), log_norm (n,), first row whose density is not finite or -1)."""
+        out = np.empty((X.shape[0], self.n_components))
+        kernel = _covariance.get(self.covariance_type).log_prob_kernel
+        kernel(X, self.means, self.prec_chol, self.log_det, self.log_weights, out)
+        log_norm = np.empty(X.shape[0])
+        bad = kernels.log_normalise(out, log_norm)
+        return out, log_norm, bad
+
+    def resp(self, X, sample_weight, row_offset):
+        resp, log_norm, bad = self.log_resp(X)
+        if bad >= 0:
+            return resp, 0.0, bad
+        kernels.exp_inplace(resp)
+        return resp, kernels.weighted_sum(log_norm, sample_weight), -1
+
+
+class NearestCentreAssigner:
+    """One-hot responsibilities of the nearest centre (a Lloyd step); score = -inertia."""
+
+    def __init__(self, centres: np.ndarray):
+        self.centres = np.ascontiguousarray(centres, dtype=np.float64)
+        self.n_components = self.centres.shape[0]
+
+    def resp(self, X, sample_weight, row_offset):
+        resp = np.empty((X.shape[0], self.n_components))
+        kernels.nearest_centre(X, self.centres, resp)
+        dist = np.empty(X.shape[0])
+        kernels.min_sq_distance(X, self.centres, dist)
+        return resp, -kernels.weighted_sum(dist, sample_weight), -1
+
+
+class RandomAssigner:
+    """scikit-learn's "random" responsibilities, keyed by (seed, global row)."""
+
+    def __init__(self, seed: int, n_components: int):
+        self.seed = int(seed)
+        self.n_components = int(n_components)
+
+    def resp(self, X, sample_weight, row_offset):
+        resp = np.empty((X.shape[0], self.n_components))
+        kernels.random_resp(row_offset, self.seed, resp)
+        return resp, 0.0, -1
+
+
+def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, with_m2=True):
+    """Statistics of one block of rows starting at global row ``row_offset``."""
+    X = as_kernel_array(X)
+    n, d = X.shape
+    k = assigner.n_components
+    zero = SuffStats.zero(covariance_type, k, d, with_m2)
+    if n == 0:
+        return zero
+    row, col = kernels.first_nonfinite(X)
+    if row >= 0:
+        return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
+    w = as_weight_array(sample_weight, n)
+    resp, score, bad = assigner.resp(X, w, row_offset)
+    if bad >= 0:
+        return zero.with_problem(row_offset + bad, -1, NONFINITE_DENSITY)
+    return statistics_from_resp(X, w, resp, covariance_type, score, with_m2)
+
+
+def statistics_from_resp(X, w, resp, covariance_type, score=0.0, with_m2=True):
+    """Statistics of a kernel-ready block for given responsibilities."""
+    n, d = X.shape
+    k = resp.shape[1]
+    nk = np.empty(k)
+    means = np.empty((k, d))
+    kernels.weighted_means(X, w, resp, nk, means)
+    m2 = None
+    if with_m2:
+        cov = _covariance.get(covariance_type)
+        m2 = np.empty(cov.m2_shape(k, d))
+        cov.scatter_kernel(X, w, resp, means, m2)
+    return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
+
+
+def block_log_resp(X, assigner: ModelAssigner):
+    """(log_norm, log_resp) of one block, for score_samples / predict / predict_proba."""
+    X = as_kernel_array(X)
+    if X.shape[0] == 0:
+        return np.empty(0), np.empty((0, assigner.n_components))
+    log_resp, log_norm, _ = assigner.log_resp(X)
+    return log_norm, log_resp

@@ -1,0 +1,92 @@
+"""Layer 6b: one Dask graph per pass: map blocks to statistics, tree-reduce, compute.
+
+The same graph runs on the local threaded scheduler (the default) or on a
+``dask.distributed`` cluster when a Client is active: no per-backend code. Only
+statistics (K*d^2 numbers per block) travel between tasks, never rows. The
+assigner (the current parameters) is one key in the graph, shipped once.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
+
+from ._block import ModelAssigner, as_kernel_array, block_log_resp, block_statistics
+from ._kernels import first_nonfinite
+from ._sources import DataSource
+from ._stats import merge_all
+
+#: fan-in of the reduction tree (dask's ``split_every``)
+SPLIT_EVERY = 8
+
+
+def statistics_graph(source: DataSource, assigner, covariance_type: str, with_m2=True) -> Delayed:
+    """A Delayed whose value is the merged :class:`SuffStats` of every block."""
+    arr = source.array
+    token = uuid.uuid4().hex  # a fresh name per pass: parameters change every pass
+    name = f"streamgmm-stats-{token}"
+    asg_key = f"streamgmm-assigner-{token}"
+    layer = {asg_key: assigner}
+    starts = source.block_starts
+    keys = []
+    for i in range(len(arr.chunks[0])):
+        w_key = None if source.sample_weight is None else (source.sample_weight.name, i)
+        key = (name, 0, i)
+        layer[key] = (
+            block_statistics,
+            (arr.name, i, 0),
+            w_key,
+            int(starts[i]),
+            covariance_type,
+            asg_key,
+            with_m2,
+        )
+        keys.append(key)
+    level = 0
+    while len(keys) > 1:
+        level += 1
+        groups = [keys[j : j + SPLIT_EVERY] for j in range(0, len(keys), SPLIT_EVERY)]
+        keys = []
+        for j, group in enumerate(groups):
+            key = (name, level, j)
+            layer[key] = (merge_all, list(group))
+            keys.append(key)
+    deps = [arr] if source.sample_weight is None else [arr, source.sample_weight]
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
+    return Delayed(keys[0], graph, layer=name)
+
+
+def statistics_pass(source: DataSource, assigner, covariance_type: str, with_m2=True):
+    """Compute one pass of statistics (on the active scheduler)."""
+    (stats,) = dask.compute(statistics_graph(source, assigner, covariance_type, with_m2))
+    return stats
+
+
+def _log_resp_block(X, assigner, block_info=None):
+    X = as_kernel_array(X)
+    row, col = first_nonfinite(X)
+    if row >= 0:
+        offset = block_info[0]["array-location"][0][0] if block_info else 0
+        raise ValueError(f"Input contains NaN or infinity at row {offset + row:,}, column {col}.")
+    log_norm, log_resp = block_log_resp(X, assigner)
+    out = np.empty((X.shape[0], log_resp.shape[1] + 1))
+    out[:, 0] = log_norm
+    out[:, 1:] = log_resp
+    return out
+
+
+def log_resp_array(source: DataSource, assigner: ModelAssigner) -> da.Array:
+    """Lazy (n, 1 + K) array: column 0 is log p(x), the rest log responsibilities."""
+    k = assigner.n_components
+    return source.array.map_blocks(
+        _log_resp_block,
+        assigner,
+        chunks=(source.array.chunks[0], (k + 1,)),
+        dtype=np.float64,
+        meta=np.empty((0, 0)),
+    )

@@ -1,0 +1,241 @@
+"""Layer 3: the covariance-type registry.
+
+One :class:`CovarianceType` per scikit-learn covariance type gathers everything
+that differs between them (shapes, kernels, the M-step finaliser, the precision
+Cholesky, log-determinants, parameter counts, sampling), so no other module needs
+an if/elif ladder on ``covariance_type``.
+
+Statistics layout (``m2`` = centred second moments, see ``_stats.py``):
+
+=========== =============== ======================================================
+type        m2 shape        meaning
+=========== =============== ======================================================
+full        (K, d, d)       sum_i w_i r_ik (x_i - m_k)(x_i - m_k)^T
+tied        (d, d)          the same, summed over k (pooled)
+diag        (K, d)          the diagonal of full
+spherical   (K,)            the trace of full
+=========== =============== ======================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from . import _kernels as kernels
+
+#: scikit-learn's message, kept word for word so users' ``match=`` keeps working.
+ILL_DEFINED_COVARIANCE = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+
+
+def _ill_defined(dtype, component: int | None) -> ValueError:
+    msg = ILL_DEFINED_COVARIANCE
+    if dtype == np.float32:
+        msg += (
+            " The numerical accuracy can also be improved by passing float64"
+            " data instead of float32."
+        )
+    if component is not None:
+        msg += f" (component {component})"
+    return ValueError(msg)
+
+
+def _chol_of_cov(cov: np.ndarray, component: int | None) -> np.ndarray:
+    """Upper-triangular Cholesky factor of the precision, from one covariance matrix."""
+    if not np.all(np.isfinite(cov)):
+        raise _ill_defined(cov.dtype, component)
+    try:
+        cov_chol = scipy.linalg.cholesky(cov, lower=True)
+    except np.linalg.LinAlgError:
+        raise _ill_defined(cov.dtype, component) from None
+    eye = np.eye(cov.shape[0], dtype=cov.dtype)
+    return scipy.linalg.solve_triangular(cov_chol, eye, lower=True).T
+
+
+def _chol_of_precision(precision: np.ndarray) -> np.ndarray:
+    """Upper-triangular U with U U^T = precision (scikit-learn's flip trick, #26415)."""
+    flipped = precision[::-1, ::-1]
+    return np.linalg.cholesky(flipped)[::-1, ::-1]
+
+
+# --- M-step finalisers: statistics -> covariances ----------------------------------
+# ``means`` are scikit-learn's (sum r x)/(N + 10 eps); ``stats.means`` are the exact
+# weighted means m. sum_i r (x - mu)(x - mu)^T = m2 + N (m - mu)(m - mu)^T exactly.
+
+
+def _shift(stats, means):
+    return stats.means - means, stats.nk
+
+
+def _cov_full(stats, nk, means, reg_covar):
+    delta, nt = _shift(stats, means)
+    cov = stats.m2 + nt[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    cov /= nk[:, None, None]
+    idx = np.arange(cov.shape[1])
+    cov[:, idx, idx] += reg_covar
+    return cov
+
+
+def _cov_tied(stats, nk, means, reg_covar):
+    delta, nt = _shift(stats, means)
+    cov = stats.m2 + np.einsum("k,ki,kj->ij", nt, delta, delta)
+    cov /= nk.sum()
+    cov.flat[:: cov.shape[0] + 1] += reg_covar
+    return cov
+
+
+def _cov_diag(stats, nk, means, reg_covar):
+    delta, nt = _shift(stats, means)
+    return (stats.m2 + nt[:, None] * delta**2) / nk[:, None] + reg_covar
+
+
+def _cov_spherical(stats, nk, means, reg_covar):
+    delta, nt = _shift(stats, means)
+    d = means.shape[1]
+    return (stats.m2 + nt * (delta**2).sum(axis=1)) / (nk * d) + reg_covar
+
+
+# --- precision Cholesky factors ------------------------------------------------------
+
+
+def _prec_chol_full(cov):
+    return np.stack([_chol_of_cov(c, k) for k, c in enumerate(cov)])
+
+
+def _prec_chol_tied(cov):
+    return _chol_of_cov(cov, None)
+
+
+def _prec_chol_spherical(cov):
+    bad = np.flatnonzero(~(cov > 0.0) | ~np.isfinite(cov))
+    if bad.size:
+        raise _ill_defined(cov.dtype, int(bad[0]))
+    return 1.0 / np.sqrt(cov)
+
+
+def _prec_chol_diag(cov):
+    bad = np.flatnonzero(~(cov > 0.0).all(axis=1) | ~np.isfinite(cov).all(axis=1))
+    if bad.size:
+        raise _ill_defined(cov.dtype, int(bad[0]))
+    return 1.0 / np.sqrt(cov)
+
+
+@dataclass(frozen=True)
+class CovarianceType:
+    """Everything that depends on the covariance type, in one place."""
+
+    name: str
+    log_prob_kernel: Callable
+    scatter_kernel: Callable
+    m2_shape: Callable[[int, int], tuple]
+    prec_shape: Callable[[int, int], tuple]
+    #: the Chan correction  c_k * delta_k delta_k^T  in the layout of m2
+    chan_correction: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    covariances: Callable
+    precision_cholesky: Callable[[np.ndarray], np.ndarray]
+    #: precisions_cholesky -> precisions, and precisions -> precisions_cholesky
+    precisions: Callable[[np.ndarray], np.ndarray]
+    chol_from_precisions: Callable[[np.ndarray], np.ndarray]
+    #: precisions_cholesky -> covariances (for precisions_init and sampling)
+    covariances_from_chol: Callable[[np.ndarray], np.ndarray]
+    log_det_chol: Callable[[np.ndarray, int, int], np.ndarray]
+    n_cov_parameters: Callable[[int, int], int]
+    #: (rng, mean, covariances, k, n) -> n draws of component k (scikit-learn's order)
+    sample: Callable
+
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """Free parameters: covariances + means + weights (scikit-learn's count)."""
+        return (
+            self.n_cov_parameters(n_components, n_features)
+            + n_components * n_features
+            + n_components
+            - 1
+        )
+
+
+def _inv_of_chol(u):
+    """(U U^T)^-1 for an upper-triangular U, without forming U U^T first."""
+    u_inv = scipy.linalg.solve_triangular(u, np.eye(u.shape[0], dtype=u.dtype), lower=False)
+    return u_inv.T @ u_inv
+
+
+REGISTRY: dict[str, CovarianceType] = {
+    "full": CovarianceType(
+        name="full",
+        log_prob_kernel=kernels.weighted_log_prob_full,
+        scatter_kernel=kernels.scatter_full,
+        m2_shape=lambda k, d: (k, d, d),
+        prec_shape=lambda k, d: (k, d, d),
+        chan_correction=lambda c, dm: c[:, None, None] * dm[:, :, None] * dm[:, None, :],
+        covariances=_cov_full,
+        precision_cholesky=_prec_chol_full,
+        precisions=lambda u: np.einsum("kij,klj->kil", u, u),
+        chol_from_precisions=lambda p: np.stack([_chol_of_precision(q) for q in p]),
+        covariances_from_chol=lambda u: np.stack([_inv_of_chol(q) for q in u]),
+        log_det_chol=lambda u, k, d: np.log(np.diagonal(u, axis1=1, axis2=2)).sum(axis=1),
+        n_cov_parameters=lambda k, d: k * d * (d + 1) // 2,
+        sample=lambda rng, m, c, k, n: rng.multivariate_normal(m, c[k], n),
+    ),
+    "tied": CovarianceType(
+        name="tied",
+        log_prob_kernel=kernels.weighted_log_prob_tied,
+        scatter_kernel=kernels.scatter_tied,
+        m2_shape=lambda k, d: (d, d),
+        prec_shape=lambda k, d: (d, d),
+        chan_correction=lambda c, dm: np.einsum("k,ki,kj->ij", c, dm, dm),
+        covariances=_cov_tied,
+        precision_cholesky=_prec_chol_tied,
+        precisions=lambda u: u @ u.T,
+        chol_from_precisions=_chol_of_precision,
+        covariances_from_chol=_inv_of_chol,
+        log_det_chol=lambda u, k, d: np.full(k, np.log(np.diagonal(u)).sum()),
+        n_cov_parameters=lambda k, d: d * (d + 1) // 2,
+        sample=lambda rng, m, c, k, n: rng.multivariate_normal(m, c, n),
+    ),
+    "diag": CovarianceType(
+        name="diag",
+        log_prob_kernel=kernels.weighted_log_prob_diag,
+        scatter_kernel=kernels.scatter_diag,
+        m2_shape=lambda k, d: (k, d),
+        prec_shape=lambda k, d: (k, d),
+        chan_correction=lambda c, dm: c[:, None] * dm**2,
+        covariances=_cov_diag,
+        precision_cholesky=_prec_chol_diag,
+        precisions=lambda u: u**2,
+        chol_from_precisions=np.sqrt,
+        covariances_from_chol=lambda u: 1.0 / u**2,
+        log_det_chol=lambda u, k, d: np.log(u).sum(axis=1),
+        n_cov_parameters=lambda k, d: k * d,
+        sample=lambda rng, m, c, k, n: m + rng.standard_normal((n, m.size)) * np.sqrt(c[k]),
+    ),
+    "spherical": CovarianceType(
+        name="spherical",
+        log_prob_kernel=kernels.weighted_log_prob_spherical,
+        scatter_kernel=kernels.scatter_spherical,
+        m2_shape=lambda k, d: (k,),
+        prec_shape=lambda k, d: (k,),
+        chan_correction=lambda c, dm: c * (dm**2).sum(axis=1),
+        covariances=_cov_spherical,
+        precision_cholesky=_prec_chol_spherical,
+        precisions=lambda u: u**2,
+        chol_from_precisions=np.sqrt,
+        covariances_from_chol=lambda u: 1.0 / u**2,
+        log_det_chol=lambda u, k, d: d * np.log(u),
+        n_cov_parameters=lambda k, d: k,
+        sample=lambda rng, m, c, k, n: m + rng.standard_normal((n, m.size)) * np.sqrt(c[k]),
+    ),
+}
+
+COVARIANCE_TYPES = tuple(REGISTRY)
+
+
+def get(name: str) -> CovarianceType:
+    return REGISTRY[name]

@@ -1,0 +1,86 @@
+"""Shared fixtures and the scikit-learn oracle helpers (no module-level random data)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SKGaussianMixture
+
+import streamgmm
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
+
+
+def make_blobs(seed=0, n_per=200, d=3, k=3, spread=5.0):
+    rng = np.random.RandomState(seed)
+    centres = rng.uniform(-spread, spread, size=(k, d))
+    X = np.vstack([rng.randn(n_per, d) * rng.uniform(0.5, 1.5, d) + c for c in centres])
+    return X[rng.permutation(len(X))]
+
+
+def pinned_start(X, k, covariance_type, seed=0):
+    """weights_init, means_init, precisions_init from the data, shaped per covariance type."""
+    rng = np.random.RandomState(seed)
+    means = X[rng.choice(len(X), k, replace=False)].astype(np.float64)
+    var = X.var(axis=0).astype(np.float64)
+    prec = {
+        "full": np.stack([np.diag(1.0 / var)] * k),
+        "tied": np.diag(1.0 / var),
+        "diag": np.tile(1.0 / var, (k, 1)),
+        "spherical": np.full(k, 1.0 / var.mean()),
+    }[covariance_type]
+    return dict(weights_init=np.full(k, 1.0 / k), means_init=means, precisions_init=prec)
+
+
+def fit_pair(
+    X, k, covariance_type, start, *, X_ours=None, chunk_size="auto", shift_means=0.0, **kw
+):
+    """Fit scikit-learn and streamgmm from the same start; returns (sk, ours).
+
+    ``X_ours`` (default X) is what streamgmm fits; ``shift_means`` is added to our
+    ``means_init`` (for data shifted by a constant).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SKGaussianMixture(k, covariance_type=covariance_type, **start, **kw).fit(X)
+        ours_start = dict(start, means_init=start["means_init"] + shift_means)
+        ours = streamgmm.GaussianMixture(
+            k, covariance_type=covariance_type, chunk_size=chunk_size, **ours_start, **kw
+        )
+        ours.fit(X if X_ours is None else X_ours)
+    return sk, ours
+
+
+def rel_err(a, b):
+    """Relative error in the norm, with an absolute floor near eps times the scale."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    scale = max(np.linalg.norm(b), np.finfo(float).tiny)
+    return float(np.linalg.norm(a - b) / scale)
+
+
+def assert_same_model(ours, ref, rtol=1e-8, attrs=FITTED, mean_shift=0.0, mean_atol=0.0, atol=0.0):
+    """Each attribute equal in the norm to ``rtol``, above absolute floors.
+
+    ``atol`` is a floor near eps times the data scale (scikit-learn's raw second
+    moments cancel to about that); ``mean_atol`` a floor per mean coordinate.
+    """
+    for name in attrs:
+        got = np.asarray(getattr(ours, name), float)
+        want = np.asarray(getattr(ref, name), float)
+        floor = atol
+        if name == "means_":
+            got = got - mean_shift
+            floor = max(atol, mean_atol * np.sqrt(want.size))
+        assert got.shape == want.shape, name
+        diff = np.linalg.norm(got - want)
+        bound = rtol * np.linalg.norm(want) + floor
+        assert diff <= bound, f"{name}: |diff| {diff:.3g} > {bound:.3g} (rtol {rtol:.1g})"
+
+
+@pytest.fixture
+def blobs():
+    return make_blobs()
