@@ -1,22 +1,37 @@
 """Layer 6a: normalise any input to a Dask array of whole-row blocks.
 
-Validation here reads metadata only (shape, dtype, chunks): nothing is read from
-the data before it is known to be usable (RELIABILITY D4, D5, D7, D8).
+NumPy arrays are blocked without copying; memmaps and HDF5 datasets go into the
+graph *by reference* (path, offset or dataset name), so distributed workers open
+them themselves and no process holds the data whole. Validation reads metadata
+only (shape, dtype, chunks): nothing is read before the input is known to be
+usable (RELIABILITY D4, D5, D7, D8).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import mmap
 import os
-from dataclasses import dataclass
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import dask.array as da
 import numpy as np
+
+from . import _hdf5
+from ._budget import block_rows_cap, memory_budget
+
+logger = logging.getLogger("streamgmm")
 
 #: target bytes per block when ``chunk_size="auto"``
 AUTO_BLOCK_BYTES = 32 * 2**20
 #: do not split below this many rows just to feed threads
 MIN_SPLIT_ROWS = 4096
+#: share of the memory budget that the whole data may take for ``cache="auto"``
+CACHE_SHARE = 0.5
 
 
 def check_dtype(dtype, what="X") -> None:
@@ -36,11 +51,9 @@ def check_dtype(dtype, what="X") -> None:
 
 def check_shape(shape, what="X", min_samples=1) -> None:
     if len(shape) != 2:
-        hint = (
-            " Reshape your data with X.reshape(-1, 1) if it has a single feature."
-            if len(shape) == 1
-            else ""
-        )
+        hint = ""
+        if len(shape) == 1:
+            hint = " Reshape your data with X.reshape(-1, 1) if it has a single feature."
         raise ValueError(
             f"{what}: expected 2-D (n_samples, n_features), got shape {tuple(shape)}.{hint}"
         )
@@ -68,13 +81,52 @@ def auto_rows(n_samples: int, n_features: int, n_components: int) -> int:
     return int(min(rows, n_samples))
 
 
+class MemmapSource:
+    """A picklable reference to a C-ordered array in a file (``np.memmap``): path + offset."""
+
+    def __init__(self, path: str, offset: int, shape, dtype):
+        self.path, self.offset = path, int(offset)
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._local = threading.local()
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def __getitem__(self, index):
+        mm = getattr(self._local, "mm", None)
+        if mm is None:
+            mm = np.memmap(self.path, self.dtype, "r", self.offset, self.shape, order="C")
+            self._local.mm = mm
+        return mm[index]
+
+
+def memmap_reference(X) -> MemmapSource | None:
+    """Path and true byte offset of a C-contiguous memmap (also a row slice of one)."""
+    mm = getattr(X, "_mmap", None)
+    if not isinstance(mm, mmap.mmap) or not getattr(X, "filename", None):
+        return None
+    if not X.flags.c_contiguous:
+        return None
+    base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    start = X.offset - X.offset % mmap.ALLOCATIONGRANULARITY
+    return MemmapSource(X.filename, start + (X.ctypes.data - base), X.shape, X.dtype)
+
+
 @dataclass
 class DataSource:
-    """Row blocks of the data (and of sample weights), plus a name for messages."""
+    """Row blocks of the data (and of sample weights), a name for messages, opened files."""
 
     array: da.Array
     sample_weight: da.Array | None
     name: str
+    files: list = field(default_factory=list)
+    in_memory: bool = False  # a NumPy array already in RAM: nothing to cache
+    cached: bool = False
 
     @property
     def n_samples(self) -> int:
@@ -87,6 +139,10 @@ class DataSource:
     @property
     def dtype(self) -> np.dtype:
         return self.array.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
 
     @property
     def block_starts(self) -> np.ndarray:
@@ -102,40 +158,90 @@ class DataSource:
 
     def take_rows(self, indices) -> np.ndarray:
         """A few rows by global index, in the order given (reads only their blocks)."""
-        indices = np.asarray(indices, dtype=np.int64)
-        order = np.argsort(indices, kind="stable")
-        rows = np.asarray(self.array[indices[order]].compute())
-        out = np.empty_like(rows)
-        out[order] = rows
-        return out
+        return _take(self.array, indices)
 
     def take_weights(self, indices) -> np.ndarray:
         if self.sample_weight is None:
             return np.ones(len(indices))
-        indices = np.asarray(indices, dtype=np.int64)
-        order = np.argsort(indices, kind="stable")
-        w = np.asarray(self.sample_weight[indices[order]].compute(), dtype=float)
-        out = np.empty_like(w)
-        out[order] = w
-        return out
+        return _take(self.sample_weight, indices).astype(float)
+
+    def maybe_cache(self, cache="auto", memory_limit="auto") -> bool:
+        """Keep the blocks in memory (one read now, none in later passes) if ``cache`` says so.
+
+        ``cache`` is True, False or "auto": only when the whole data take at most
+        CACHE_SHARE of the memory budget. Returns whether the blocks are cached.
+        """
+        if cache is False or cache is None or self.in_memory or self.cached:
+            return self.cached
+        fits = self.nbytes <= CACHE_SHARE * memory_budget(memory_limit)
+        if cache is True and not fits:
+            logger.warning("cache=True although the data exceed half the memory budget")
+        if cache is True or fits:
+            self.array = self.array.persist()
+            if self.sample_weight is not None:
+                self.sample_weight = self.sample_weight.persist()
+            self.cached = True
+        return self.cached
+
+    @contextmanager
+    def session(self):
+        """Keep HDF5 handles open across passes while inside; close them all at the end."""
+        try:
+            with _hdf5.keep_handles_open():
+                yield self
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close this fit's HDF5 handles, here and on any distributed workers (F12)."""
+        for path in self.files:
+            _hdf5.release_handles(path)
+        client = active_client()
+        if client is not None and self.files:
+            try:
+                client.run(_release, list(self.files))
+            except Exception as exc:  # a closing cluster must not hide the fit's outcome
+                logger.debug("could not release HDF5 handles on workers: %s", exc)
 
 
-def as_source(X, *, chunk_size="auto", n_components=1, sample_weight=None, min_samples=1, what="X"):
+def _release(paths):
+    for p in paths:
+        _hdf5.release_handles(p)
+
+
+def _take(arr: da.Array, indices) -> np.ndarray:
+    indices = np.asarray(indices, dtype=np.int64)
+    order = np.argsort(indices, kind="stable")
+    rows = np.asarray(arr[indices[order]].compute())
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out
+
+
+def active_client():
+    """The default ``dask.distributed`` Client, if any (without importing distributed)."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def as_source(
+    X,
+    *,
+    chunk_size="auto",
+    n_components=1,
+    sample_weight=None,
+    min_samples=1,
+    what="X",
+    memory_limit="auto",
+) -> DataSource:
     """Validate metadata and wrap X (NumPy, memmap, Dask, h5py) as a :class:`DataSource`."""
-    name = "the input array"
-    if hasattr(X, "__dask_graph__") and isinstance(X, da.Array):
-        arr = X
-    else:
-        if hasattr(X, "file") and hasattr(X, "id") and hasattr(X, "chunks"):  # h5py.Dataset
-            name = f"{X.file.filename}:{X.name}"
-        elif hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
-            X = X.to_numpy()
-        elif not hasattr(X, "shape") or not hasattr(X, "dtype"):
-            X = np.asarray(X)
-        check_shape(X.shape, what, min_samples)
-        check_dtype(X.dtype, what)
-        rows = _rows(chunk_size, X.shape, n_components)
-        arr = da.from_array(X, chunks=(rows, X.shape[1]), asarray=False, lock=False, name=False)
+    arr, name, files = _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit)
     check_shape(arr.shape, what, min_samples)
     check_dtype(arr.dtype, what)
     if any(math.isnan(c) for c in arr.chunks[0]):
@@ -145,23 +251,61 @@ def as_source(X, *, chunk_size="auto", n_components=1, sample_weight=None, min_s
         )
     if len(arr.chunks[1]) > 1:  # column chunks: rechunk to whole rows, keep row blocks
         arr = arr.rechunk({1: -1})
-    weights = _weights_source(sample_weight, arr)
-    return DataSource(arr, weights, name)
+    in_memory = isinstance(X, np.ndarray) and memmap_reference(X) is None
+    return DataSource(arr, _weights_source(sample_weight, arr), name, files, in_memory)
 
 
-def _rows(chunk_size, shape, n_components) -> int:
+def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
+    budget = memory_budget(memory_limit)
+    if isinstance(X, da.Array):
+        return X, "the input Dask array", _hdf5_files(X)
+    if _hdf5.is_h5py_dataset(X):
+        check_shape(X.shape, what, min_samples)
+        check_dtype(X.dtype, what)
+        rows = None if chunk_size in ("auto", None) else _capped(int(chunk_size), X.shape, budget)
+        arr = _hdf5.from_h5py_dataset(X, rows)
+        return arr, f"{os.path.abspath(X.file.filename)}:{X.name}", _hdf5_files(arr)
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
+        X = X.to_numpy()
+    elif not hasattr(X, "shape") or not hasattr(X, "dtype"):
+        X = np.asarray(X)
+    check_shape(X.shape, what, min_samples)
+    check_dtype(X.dtype, what)
+    rows = _rows(chunk_size, X.shape, n_components, budget)
+    ref = memmap_reference(X)
+    if ref is not None:
+        arr = da.from_array(ref, chunks=(rows, X.shape[1]), asarray=True, lock=False, name=False)
+        return arr, f"memmap {ref.path}", []
+    arr = da.from_array(X, chunks=(rows, X.shape[1]), asarray=False, lock=False, name=False)
+    return arr, "the input array", []
+
+
+def _hdf5_files(arr: da.Array) -> list:
+    return _hdf5.files_of(arr)
+
+
+def _rows(chunk_size, shape, n_components, budget) -> int:
     if chunk_size == "auto" or chunk_size is None:
-        return auto_rows(shape[0], shape[1], n_components)
-    return int(min(chunk_size, shape[0]))
+        return min(auto_rows(shape[0], shape[1], n_components), block_rows_cap(shape, budget))
+    return _capped(int(chunk_size), shape, budget)
+
+
+def _capped(rows: int, shape, budget: int) -> int:
+    cap = block_rows_cap(shape, budget)
+    if rows > cap:
+        logger.warning(
+            "chunk_size=%d rows (%.0f MB per block) exceeds the memory budget; using %d rows",
+            rows,
+            rows * shape[1] * 8 / 1e6,
+            cap,
+        )
+    return int(max(1, min(rows, cap, shape[0])))
 
 
 def _weights_source(sample_weight, arr: da.Array):
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, da.Array):
-        w = sample_weight
-    else:
-        w = np.asarray(sample_weight)
+    w = sample_weight if isinstance(sample_weight, da.Array) else np.asarray(sample_weight)
     if w.ndim != 1 or w.shape[0] != arr.shape[0]:
         raise ValueError(
             f"sample_weight must have shape ({arr.shape[0]},) to match X's rows, "
@@ -175,3 +319,6 @@ def _weights_source(sample_weight, arr: da.Array):
     if not np.any(w > 0):
         raise ValueError("sample_weight must have at least one positive entry.")
     return da.from_array(w, chunks=(arr.chunks[0],), name=False)
+
+
+__all__ = ["DataSource", "active_client", "as_source", "check_dtype", "check_shape"]

@@ -1,0 +1,70 @@
+"""Layer 6: the memory budget that bounds block sizes and decides caching.
+
+``memory_limit="auto"`` is half of this machine's physical memory, or half of the
+smallest worker's limit when a ``dask.distributed`` Client is active. It is read
+from fixed quantities (not from currently free memory), so the same settings on
+the same machine give the same blocks, hence bitwise-reproducible fits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dask.utils import parse_bytes
+
+#: share of the memory that ``"auto"`` grants
+AUTO_SHARE = 0.5
+#: a block's working set is about this many float64 copies of its rows
+BLOCK_COPIES = 3
+#: blocks in flight per thread (reading ahead, kernel, reduction)
+BLOCKS_PER_THREAD = 4
+
+
+def _machine_memory() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except ImportError:  # pragma: no cover - psutil comes with distributed
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _worker_memory() -> int | None:
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        client = default_client()
+    except ValueError:
+        return None
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
+    limits = [m for m in limits if m > 0]
+    return min(limits) if limits else None
+
+
+def memory_budget(memory_limit="auto") -> int:
+    """The budget in bytes for ``memory_limit`` ("auto", an int of bytes, or "4GB")."""
+    if memory_limit == "auto" or memory_limit is None:
+        worker = _worker_memory()
+        return int(AUTO_SHARE * (worker if worker else _machine_memory()))
+    if isinstance(memory_limit, str):
+        try:
+            value = parse_bytes(memory_limit)
+        except ValueError:
+            raise ValueError(
+                f"memory_limit={memory_limit!r} is not a size; use 'auto', bytes or e.g. '4GB'."
+            ) from None
+    else:
+        value = memory_limit
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"memory_limit must be 'auto' or a positive size, got {memory_limit!r}.")
+    return int(value)
+
+
+def block_rows_cap(shape, budget: int) -> int:
+    """Most rows per block such that every thread's blocks in flight fit the budget."""
+    n_threads = os.cpu_count() or 1
+    per_row = BLOCK_COPIES * 8 * max(1, int(shape[1]))
+    return max(1, int(budget // (BLOCKS_PER_THREAD * n_threads * per_row)))

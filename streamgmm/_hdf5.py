@@ -1,0 +1,327 @@
+"""Layer 5: HDF5 input, by reference (the only module besides model files that imports h5py).
+
+:func:`read_hdf5` returns a Dask array whose graph holds an :class:`HDF5Source`: the
+absolute path, the dataset name and the chunk-cache size, never an open h5py
+object (a bare ``h5py.Dataset`` cannot be pickled to distributed workers,
+dask/distributed#9013). Each process opens the file lazily, read-only, once, and
+keeps the handle for the following passes (reopening per task cost 4x on a
+256-block pass) while a fit or a score runs (:func:`keep_handles_open`) and in
+distributed workers; :func:`release_handles` closes them afterwards so the file
+can be written again (RELIABILITY F12). Outside those, a read (a lazy prediction
+computed by the user, say) opens and closes the file itself.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import math
+import os
+import re
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import dask.array as da
+import h5py
+import numpy as np
+from dask.base import tokenize
+
+#: target bytes per block when chunk_rows is not given
+BLOCK_BYTES = 32 * 2**20
+
+_handles: dict[str, h5py.File] = {}
+#: graph layer name -> file path, for every array made by read_hdf5 in this process
+_layers: dict[str, str] = {}
+_sessions = 0
+
+
+@contextmanager
+def keep_handles_open():
+    """While inside, reads in this process keep their file handles for the next pass."""
+    global _sessions
+    with _handles_lock:
+        _sessions += 1
+    try:
+        yield
+    finally:
+        with _handles_lock:
+            _sessions -= 1
+
+
+def _in_distributed_worker() -> bool:
+    if "distributed" not in sys.modules:
+        return False
+    from distributed import get_worker
+
+    try:
+        get_worker()
+        return True
+    except ValueError:
+        return False
+
+
+_handles_lock = threading.Lock()
+
+
+class HDF5Source:
+    """A picklable reference to one 2-D HDF5 dataset; reads row ranges."""
+
+    def __init__(self, path: str, dataset: str, shape, dtype, cache_bytes: int):
+        self.path = path
+        self.dataset = dataset
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self.cache_bytes = int(cache_bytes)
+
+    def __repr__(self) -> str:
+        return f"HDF5Source({self.path!r}, {self.dataset!r}, shape={self.shape})"
+
+    def _dataset(self) -> h5py.Dataset:
+        # One handle per file and process (HDF5 shares an open file anyway); the
+        # first reader's chunk-cache size wins.
+        f = _handles.get(self.path)
+        if f is None or not f.id.valid:
+            with _handles_lock:
+                f = _handles.get(self.path)
+                if f is None or not f.id.valid:
+                    f = open_file(self.path, self.cache_bytes)
+                    _handles[self.path] = f
+        return f[self.dataset]
+
+    def __getitem__(self, index):
+        try:
+            if _sessions > 0 or _in_distributed_worker():
+                return self._dataset()[index]
+            with open_file(self.path, self.cache_bytes) as f:
+                return f[self.dataset][index]
+        except OSError as exc:
+            rows = index[0] if isinstance(index, tuple) else index
+            where = f"rows {rows.start}..{rows.stop - 1}" if isinstance(rows, slice) else "a block"
+            raise OSError(
+                f"reading {where} of {self.path}:{self.dataset} failed "
+                f"(corrupted or unreadable data): {exc}"
+            ) from exc
+
+
+def release_handles(path: str | None = None) -> int:
+    """Close this process's cached read handles (all, or those of one path)."""
+    closed = 0
+    with _handles_lock:
+        for key in list(_handles):
+            if path is None or key == path:
+                f = _handles.pop(key)
+                if f.id.valid:
+                    f.close()
+                closed += 1
+    return closed
+
+
+def open_file(path: str, cache_bytes: int = 1 << 20) -> h5py.File:
+    """Open read-only with a chunk cache, turning h5py's OSErrors into clear messages."""
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not an HDF5 file")
+    if not p.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        return h5py.File(path, "r", rdcc_nbytes=cache_bytes, rdcc_nslots=_slots(cache_bytes))
+    except BlockingIOError as exc:
+        raise BlockingIOError(
+            exc.errno,
+            f"{path} is locked by another process (HDF5 file lock): a writer has it open. "
+            "Wait for it to finish, or set HDF5_USE_FILE_LOCKING=FALSE if you know the "
+            "file is complete.",
+        ) from None
+    except OSError as exc:
+        raise OSError(_explain_open_error(path, exc)) from None
+
+
+def _explain_open_error(path: str, exc: OSError) -> str:
+    msg = str(exc)
+    m = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", msg)
+    if m:
+        have, want = (int(g) for g in m.groups())
+        return f"{path}: file is truncated ({_mb(have)} of {_mb(want)})"
+    if "signature not found" in msg:
+        return f"{path}: not an HDF5 file (signature not found)"
+    if "ermission denied" in msg:
+        return f"{path}: permission denied"
+    return f"{path}: cannot open as HDF5 ({msg})"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _slots(cache_bytes: int) -> int:
+    # HDF5 wants a prime-ish slot count well above the number of cached chunks.
+    return max(521, int(cache_bytes // 4096) * 10 + 1)
+
+
+def _describe(f: h5py.File) -> list[str]:
+    names: list[str] = []
+    f.visititems(lambda n, o: names.append("/" + n) if isinstance(o, h5py.Dataset) else None)
+    return names
+
+
+def _lookup(f: h5py.File, path: str, dataset: str) -> h5py.Dataset:
+    name = dataset if dataset.startswith("/") else "/" + dataset
+    obj = f.get(name)
+    if obj is None:
+        available = ", ".join(_describe(f)[:20]) or "none"
+        raise KeyError(f"no dataset {name!r} in {path}; available: {available}")
+    if isinstance(obj, h5py.Group):
+        inside = (
+            ", ".join(n for n in _describe(f) if n.startswith(name.rstrip("/") + "/")) or "none"
+        )
+        raise ValueError(f"{path}:{name} is a group, not a dataset; datasets inside: {inside}")
+    return obj
+
+
+def _block_rows(ds: h5py.Dataset, chunk_rows: int | None) -> int:
+    n, d = ds.shape
+    if chunk_rows is not None:
+        return max(1, min(int(chunk_rows), n))
+    row_bytes = max(1, d * ds.dtype.itemsize)
+    rows = max(1, BLOCK_BYTES // row_bytes)
+    if ds.chunks is not None:  # whole HDF5 chunks per block: no chunk is decoded twice
+        step = ds.chunks[0]
+        rows = max(step, (rows // step) * step)
+    return int(min(rows, n))
+
+
+def _cache_bytes(ds: h5py.Dataset, rows: int) -> int:
+    """Enough chunk cache for every chunk that one block of rows touches (R4)."""
+    if ds.chunks is None:
+        return 1 << 20
+    c_rows, c_cols = ds.chunks
+    per_chunk = c_rows * c_cols * ds.dtype.itemsize
+    n_chunks = (math.ceil(rows / c_rows) + 1) * math.ceil(ds.shape[1] / c_cols)
+    return int(min(max(per_chunk * n_chunks, 1 << 20), 1 << 30))
+
+
+def _check(ds: h5py.Dataset, path: str) -> None:
+    where = f"{path}:{ds.name}"
+    if ds.ndim != 2:
+        raise ValueError(f"{where}: expected 2-D (n_samples, n_features), got shape {ds.shape}")
+    if ds.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{where} has dtype {ds.dtype}: not real numbers (compound, string or other "
+            "non-numeric datasets are not supported)"
+        )
+
+
+def _one(path, dataset: str, chunk_rows: int | None) -> da.Array:
+    path = os.path.abspath(os.fspath(path))
+    with open_file(path) as f:
+        ds = _lookup(f, path, dataset)
+        _check(ds, path)
+        rows = _block_rows(ds, chunk_rows)
+        src = HDF5Source(path, ds.name, ds.shape, ds.dtype, _cache_bytes(ds, rows))
+    st = os.stat(path)
+    name = "hdf5-" + tokenize(path, src.dataset, st.st_size, st.st_mtime_ns, rows)
+    _layers[name] = path
+    return da.from_array(src, chunks=(rows, src.shape[1]), name=name, asarray=True, lock=False)
+
+
+def files_of(arr) -> list[str]:
+    """The HDF5 files that a Dask array reads through :func:`read_hdf5` (also derived arrays)."""
+    layers = arr.__dask_graph__().layers
+    return sorted({_layers[name] for name in layers if name in _layers})
+
+
+def read_hdf5(path, dataset: str, chunk_rows: int | None = None) -> da.Array:
+    """A Dask array of whole-row blocks over an HDF5 dataset, opened read-only by reference.
+
+    Parameters
+    ----------
+    path : str, os.PathLike, a glob pattern or a list of them
+        Several files are concatenated along rows, in sorted order for a glob.
+    dataset : str
+        Name of the 2-D dataset in each file, e.g. ``"/points"``.
+    chunk_rows : int, optional
+        Rows per block. By default about 32 MB of whole HDF5 chunks.
+
+    Returns
+    -------
+    dask.array.Array of shape (n_samples, n_features)
+        Safe to ship to distributed workers: tasks reopen the file by path.
+    """
+    paths = _expand(path)
+    arrays = [_one(p, dataset, chunk_rows) for p in paths]
+    if len(arrays) == 1:
+        return arrays[0]
+    widths = {a.shape[1] for a in arrays}
+    if len(widths) > 1:
+        raise ValueError(f"files have different numbers of columns {sorted(widths)}: {paths}")
+    return da.concatenate(arrays, axis=0)
+
+
+def _expand(path) -> list[str]:
+    items = list(path) if isinstance(path, (list, tuple)) else [path]
+    out: list[str] = []
+    for item in items:
+        s = os.fspath(item)
+        if any(ch in s for ch in "*?[") and not os.path.exists(s):
+            matches = sorted(_glob.glob(s))
+            if not matches:
+                raise FileNotFoundError(f"no file matches {s}")
+            out.extend(matches)
+        else:
+            out.append(s)
+    if not out:
+        raise ValueError("no input files given")
+    return out
+
+
+def from_h5py_dataset(ds: h5py.Dataset, chunk_rows: int | None = None) -> da.Array:
+    """The by-reference reader for an open ``h5py.Dataset`` (through its file and name)."""
+    return _one(ds.file.filename, ds.name, chunk_rows)
+
+
+def is_h5py_dataset(x) -> bool:
+    return isinstance(x, h5py.Dataset)
+
+
+def fingerprint(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def write_hdf5(array, path, dataset: str, *, overwrite: bool = False, batch: int | None = None):
+    """Compute a Dask array block by block and write it into an HDF5 dataset.
+
+    Only ``batch`` blocks (default: two per CPU) are held at once, so labels or
+    probabilities of data larger than memory are never materialised whole. The
+    file is created if needed; an existing dataset is replaced only with
+    ``overwrite=True``; a file that ``array`` itself reads is refused.
+
+    Returns the written dataset's name.
+    """
+    import dask
+
+    path = os.path.abspath(os.fspath(path))
+    if path in files_of(array):
+        raise ValueError(f"refusing to write into {path}: it is an input of this computation")
+    if array.ndim == 2:
+        array = array.rechunk({1: -1})
+    blocks = list(array.to_delayed().ravel())
+    starts = np.concatenate([[0], np.cumsum(array.chunks[0])]).astype(int)
+    batch = batch or 2 * (os.cpu_count() or 1)
+    name = dataset if dataset.startswith("/") else "/" + dataset
+    with h5py.File(path, "a") as f:
+        if name in f:
+            if not overwrite:
+                raise FileExistsError(f"{path} already has {name}; pass overwrite=True")
+            del f[name]
+        chunk_rows = int(max(1, min(max(array.chunks[0]), 65536)))
+        out = f.create_dataset(
+            name, shape=array.shape, dtype=array.dtype, chunks=(chunk_rows, *array.shape[1:])
+        )
+        for i in range(0, len(blocks), batch):
+            values = dask.compute(*blocks[i : i + batch])
+            for j, value in enumerate(values):
+                out[starts[i + j] : starts[i + j + 1]] = value
+    return name

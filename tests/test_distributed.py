@@ -1,0 +1,98 @@
+"""The same fit on a real dask.distributed LocalCluster with worker processes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import dask
+import dask.array as da
+import h5py
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import streamgmm
+
+from conftest import assert_same_model, make_blobs, pinned_start
+
+distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.distributed
+
+
+def double_then_halve(block):
+    """A function from the test module, shipped to workers inside the graph."""
+    return (block * 2.0) / 2.0
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+def data():
+    return make_blobs(seed=21, n_per=400, d=3)
+
+
+def fit(X, data, **kw):
+    start = pinned_start(data, 3, "full")
+    gm = streamgmm.GaussianMixture(3, max_iter=6, tol=0.0, **start, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return gm.fit(X)
+
+
+def test_cluster_fit_equals_local_fit(client, data, tmp_path):
+    with dask.config.set(scheduler="threads"):
+        ref = fit(data, data, chunk_size=150)
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("points", data=data, chunks=(100, 3))
+    np.save(tmp_path / "data.npy", data)
+    user_handle = h5py.File(path, "r")
+    inputs = {
+        "numpy": data,
+        "memmap": np.load(tmp_path / "data.npy", mmap_mode="r"),
+        "read_hdf5": streamgmm.read_hdf5(path, "points", chunk_rows=150),
+        "h5py-dataset": user_handle["points"],
+        "dask-map_blocks-test-function": da.from_array(
+            data, chunks=((150, 450, 600), 3)
+        ).map_blocks(double_then_halve),
+    }
+    with client.as_current():
+        for name, X in inputs.items():
+            gm = fit(X, data, chunk_size=150)
+            try:
+                assert_same_model(gm, ref, rtol=1e-10)
+            except AssertionError as exc:
+                raise AssertionError(f"{name}: {exc}") from None
+    # After a cluster fit, no worker or local handle of ours keeps the file open (F12).
+    user_handle.close()
+    with h5py.File(path, "a") as f:
+        f.attrs["written"] = True
+
+
+def test_relative_path_is_shipped_absolute(client, data, tmp_path, monkeypatch):
+    """read_hdf5('data.h5') from one folder; workers run elsewhere (F10)."""
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f.create_dataset("points", data=data)
+    here = os.getcwd()
+    monkeypatch.chdir(tmp_path)
+    X = streamgmm.read_hdf5("data.h5", "points", chunk_rows=300)
+    monkeypatch.chdir(here)
+    with client.as_current():
+        gm = fit(X, data)
+    with dask.config.set(scheduler="threads"):
+        ref = fit(data, data)
+    assert_same_model(gm, ref, rtol=1e-10)
