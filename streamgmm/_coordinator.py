@@ -35,7 +35,9 @@ def statistics_graph(source: DataSource, assigner, covariance_type: str, with_m2
     starts = source.block_starts
     keys = []
     for i in range(len(arr.chunks[0])):
-        w_key = None if source.sample_weight is None else (source.sample_weight.name, i)
+        w_key = None
+        if source.sample_weight is not None:
+            w_key = (_checked_weights, (source.sample_weight.name, i), int(starts[i]))
         key = (name, 0, i)
         layer[key] = (
             block_statistics,
@@ -59,6 +61,18 @@ def statistics_graph(source: DataSource, assigner, covariance_type: str, with_m2
     deps = [arr] if source.sample_weight is None else [arr, source.sample_weight]
     graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
     return Delayed(keys[0], graph, layer=name)
+
+
+def _checked_weights(w, row_offset: int):
+    """Sample weights of one block, refused if negative or not finite (lazy inputs)."""
+    w = np.asarray(w, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        row = row_offset + int(bad[0])
+        raise ValueError(
+            f"sample_weight must be finite and non-negative; got {w[bad[0]]} at row {row:,}."
+        )
+    return w
 
 
 def statistics_pass(source: DataSource, assigner, covariance_type: str, with_m2=True):

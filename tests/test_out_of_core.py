@@ -240,3 +240,11 @@ def test_threads_scheduler_is_the_default(data):
         a = fit(data, X_ref=data, chunk_size=100)
     b = fit(data, X_ref=data, chunk_size=100)
     assert_same_model(a, b, rtol=0)
+
+
+def test_bad_lazy_sample_weight_names_the_row(data):
+    w = np.ones(len(data))
+    w[777] = -1.0
+    gm = streamgmm.GaussianMixture(2, init_params="random_from_data", random_state=0)
+    with pytest.raises(ValueError, match="non-negative; got -1.0 at row 777"):
+        gm.fit(da.from_array(data, chunks=100), sample_weight=da.from_array(w, chunks=100))
