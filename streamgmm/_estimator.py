@@ -157,12 +157,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             n_components=self.n_components,
             sample_weight=sample_weight,
             min_samples=2,
-            memory_limit=self.memory_limit,
         )
-        with source.session():
-            self._fit_source(source, callback)
-
-    def _fit_source(self, source, callback):
         n_samples, n_features = source.n_samples, source.n_features
         if n_samples < self.n_components:
             raise ValueError(
@@ -170,7 +165,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"{self.n_components}, n_samples = {n_samples}"
             )
         inits = self._checked_inits(n_features)
-        source.maybe_cache(self.cache, self.memory_limit)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
             check_n_features(self.n_features_in_, n_features)
@@ -315,3 +309,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
         return X, y
+
+    def save(self, path):
+        """Write the fitted model to an HDF5 file; ``streamgmm.load(path)`` reads it back.
+
+        Parameters (dtypes included), constructor settings and the fit history
+        round-trip exactly; no pickle is involved. An existing file is replaced
+        atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        from . import _modelfile  # the io layer; imported here to keep this class's imports
+
+        _modelfile.save(self, path)
