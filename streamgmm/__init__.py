@@ -2,9 +2,18 @@
 
 from ._em import IterationInfo
 from ._estimator import GaussianMixture
+from ._hdf5 import read_hdf5, write_hdf5
 from ._modelfile import load
 from ._validation import InvalidParameterError
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "InvalidParameterError", "IterationInfo", "__version__", "load"]
+__all__ = [
+    "GaussianMixture",
+    "InvalidParameterError",
+    "IterationInfo",
+    "__version__",
+    "load",
+    "read_hdf5",
+    "write_hdf5",
+]

@@ -157,7 +157,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             n_components=self.n_components,
             sample_weight=sample_weight,
             min_samples=2,
+            memory_limit=self.memory_limit,
         )
+        with source.session():
+            self._fit_source(source, callback)
+
+    def _fit_source(self, source, callback):
         n_samples, n_features = source.n_samples, source.n_features
         if n_samples < self.n_components:
             raise ValueError(
@@ -165,6 +170,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"{self.n_components}, n_samples = {n_samples}"
             )
         inits = self._checked_inits(n_features)
+        source.maybe_cache(self.cache, self.memory_limit)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
             check_n_features(self.n_features_in_, n_features)
