@@ -25,13 +25,17 @@ from ._stats import merge_all
 SPLIT_EVERY = 8
 
 
-def statistics_graph(source: DataSource, assigner, covariance_type: str, with_m2=True) -> Delayed:
-    """A Delayed whose value is the merged :class:`SuffStats` of every block."""
+def statistics_graph(source: DataSource, jobs) -> Delayed:
+    """A Delayed whose value is a list: the merged :class:`SuffStats` of each job.
+
+    ``jobs`` is a list of ``(assigner, covariance_type, with_m2)``; every block is
+    read once and feeds all of them (restarts and model selection share passes).
+    """
     arr = source.array
     token = uuid.uuid4().hex  # a fresh name per pass: parameters change every pass
     name = f"streamgmm-stats-{token}"
-    asg_key = f"streamgmm-assigner-{token}"
-    layer = {asg_key: assigner}
+    jobs_key = f"streamgmm-jobs-{token}"
+    layer = {jobs_key: list(jobs)}
     starts = source.block_starts
     keys = []
     for i in range(len(arr.chunks[0])):
@@ -39,15 +43,7 @@ def statistics_graph(source: DataSource, assigner, covariance_type: str, with_m2
         if source.sample_weight is not None:
             w_key = (_checked_weights, (source.sample_weight.name, i), int(starts[i]))
         key = (name, 0, i)
-        layer[key] = (
-            block_statistics,
-            (arr.name, i, 0),
-            w_key,
-            int(starts[i]),
-            covariance_type,
-            asg_key,
-            with_m2,
-        )
+        layer[key] = (_block_jobs, (arr.name, i, 0), w_key, int(starts[i]), jobs_key)
         keys.append(key)
     level = 0
     while len(keys) > 1:
@@ -56,11 +52,23 @@ def statistics_graph(source: DataSource, assigner, covariance_type: str, with_m2
         keys = []
         for j, group in enumerate(groups):
             key = (name, level, j)
-            layer[key] = (merge_all, list(group))
+            layer[key] = (_merge_jobs, list(group))
             keys.append(key)
     deps = [arr] if source.sample_weight is None else [arr, source.sample_weight]
     graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
     return Delayed(keys[0], graph, layer=name)
+
+
+def _block_jobs(X, sample_weight, row_offset, jobs):
+    X = as_kernel_array(X)
+    return [
+        block_statistics(X, sample_weight, row_offset, cov, assigner, with_m2)
+        for assigner, cov, with_m2 in jobs
+    ]
+
+
+def _merge_jobs(parts):
+    return [merge_all(column) for column in zip(*parts, strict=True)]
 
 
 def _checked_weights(w, row_offset: int):
@@ -75,10 +83,15 @@ def _checked_weights(w, row_offset: int):
     return w
 
 
-def statistics_pass(source: DataSource, assigner, covariance_type: str, with_m2=True):
-    """Compute one pass of statistics (on the active scheduler)."""
-    (stats,) = dask.compute(statistics_graph(source, assigner, covariance_type, with_m2))
+def statistics_pass_many(source: DataSource, jobs) -> list:
+    """One read of every block, statistics for each ``(assigner, covariance_type, with_m2)``."""
+    (stats,) = dask.compute(statistics_graph(source, jobs))
     return stats
+
+
+def statistics_pass(source: DataSource, assigner, covariance_type: str, with_m2=True):
+    """Compute one pass of statistics for one assigner (on the active scheduler)."""
+    return statistics_pass_many(source, [(assigner, covariance_type, with_m2)])[0]
 
 
 def _log_resp_block(X, assigner, block_info=None):

@@ -1,0 +1,51 @@
+"""The coordinator: one read of each block per pass, whatever the number of models."""
+
+from __future__ import annotations
+
+import threading
+
+import dask.array as da
+import numpy as np
+
+from streamgmm._block import ModelAssigner, NearestCentreAssigner
+from streamgmm._coordinator import statistics_pass, statistics_pass_many
+from streamgmm._mstep import m_step
+from streamgmm._sources import as_source
+
+from conftest import make_blobs
+
+
+class CountingReader:
+    """An array-like that counts the row blocks read from it."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def __getitem__(self, index):
+        with self._lock:
+            self.reads += 1
+        return self.data[index]
+
+
+def test_many_models_share_one_read_of_each_block():
+    X = make_blobs(seed=30, n_per=200)
+    reader = CountingReader(X)
+    source = as_source(da.from_array(reader, chunks=(64, 3), asarray=True))
+    n_blocks = len(source.array.chunks[0])
+    hard = statistics_pass(source, NearestCentreAssigner(X[:3]), "full")
+    reader.reads = 0
+    models = [ModelAssigner(m_step(hard, 1e-6), "full"), NearestCentreAssigner(X[5:9])]
+    jobs = [(models[0], "full", True), (models[1], "diag", True), (models[0], "tied", False)]
+    many = statistics_pass_many(source, jobs)
+    assert reader.reads == n_blocks
+    for (assigner, cov, with_m2), got in zip(jobs, many, strict=True):
+        want = statistics_pass(source, assigner, cov, with_m2)
+        assert got.covariance_type == cov
+        np.testing.assert_array_equal(got.nk, want.nk)
+        np.testing.assert_array_equal(got.means, want.means)
+        assert (got.m2 is None) == (not with_m2)
+        if with_m2:
+            np.testing.assert_array_equal(got.m2, want.m2)
+        assert got.log_lik == want.log_lik
