@@ -25,17 +25,14 @@ from ._stats import merge_all
 SPLIT_EVERY = 8
 
 
-def statistics_graph(source: DataSource, jobs) -> Delayed:
-    """A Delayed whose value is a list: the merged :class:`SuffStats` of each job.
-
-    ``jobs`` is a list of ``(assigner, covariance_type, with_m2)``; every block is
-    read once and feeds all of them (restarts and model selection share passes).
-    """
+def reduction_graph(source: DataSource, block_fn, payload, merge_fn, prefix="pass") -> Delayed:
+    """One pass as a Dask graph: ``block_fn(X, w, row_offset, payload)`` per block, then
+    ``merge_fn(list)`` over a tree with fan-in SPLIT_EVERY. ``payload`` is one key."""
     arr = source.array
     token = uuid.uuid4().hex  # a fresh name per pass: parameters change every pass
-    name = f"streamgmm-stats-{token}"
-    jobs_key = f"streamgmm-jobs-{token}"
-    layer = {jobs_key: list(jobs)}
+    name = f"streamgmm-{prefix}-{token}"
+    payload_key = f"streamgmm-{prefix}-payload-{token}"
+    layer = {payload_key: payload}
     starts = source.block_starts
     keys = []
     for i in range(len(arr.chunks[0])):
@@ -43,7 +40,7 @@ def statistics_graph(source: DataSource, jobs) -> Delayed:
         if source.sample_weight is not None:
             w_key = (_checked_weights, (source.sample_weight.name, i), int(starts[i]))
         key = (name, 0, i)
-        layer[key] = (_block_jobs, (arr.name, i, 0), w_key, int(starts[i]), jobs_key)
+        layer[key] = (block_fn, (arr.name, i, 0), w_key, int(starts[i]), payload_key)
         keys.append(key)
     level = 0
     while len(keys) > 1:
@@ -52,11 +49,26 @@ def statistics_graph(source: DataSource, jobs) -> Delayed:
         keys = []
         for j, group in enumerate(groups):
             key = (name, level, j)
-            layer[key] = (_merge_jobs, list(group))
+            layer[key] = (merge_fn, list(group))
             keys.append(key)
     deps = [arr] if source.sample_weight is None else [arr, source.sample_weight]
     graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
     return Delayed(keys[0], graph, layer=name)
+
+
+def reduce_pass(source: DataSource, block_fn, payload, merge_fn, prefix="pass"):
+    """Compute one map-reduce pass over the blocks (on the active scheduler)."""
+    (value,) = dask.compute(reduction_graph(source, block_fn, payload, merge_fn, prefix))
+    return value
+
+
+def statistics_graph(source: DataSource, jobs) -> Delayed:
+    """A Delayed whose value is a list: the merged :class:`SuffStats` of each job.
+
+    ``jobs`` is a list of ``(assigner, covariance_type, with_m2)``; every block is
+    read once and feeds all of them (restarts and model selection share passes).
+    """
+    return reduction_graph(source, _block_jobs, list(jobs), _merge_jobs, "stats")
 
 
 def _block_jobs(X, sample_weight, row_offset, jobs):

@@ -1,0 +1,118 @@
+"""Layer 7: k-means|| seeding over blocks, for data too large to seed in memory.
+
+Bahmani et al. (2012): start from one row drawn in proportion to its weight, then
+for a few rounds draw every row independently with probability
+``min(1, l * w * d^2 / cost)`` (``l`` = oversampling * K), one pass per round; the
+rows drawn travel back with the statistics (never a second read to fetch them).
+One more pass weights each candidate by the rows nearest to it, and the weighted
+candidates are reduced to K in memory (k-means++ then Lloyd), as the paper does.
+Passes: rounds + 2 (+1 with sample weights, to draw the first row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._block import NearestCentreAssigner, as_kernel_array, as_weight_array
+from ._coordinator import reduce_pass, statistics_pass
+from ._kernels._sampling import exponential_race, oversample
+from ._sources import DataSource
+
+#: k-means|| defaults: rounds and oversampling factor l / K
+ROUNDS = 3
+OVERSAMPLING = 2.0
+#: Lloyd iterations on the weighted candidates (in memory, cheap)
+CANDIDATE_LLOYD = 100
+
+
+@dataclass
+class Seeding:
+    centres: np.ndarray  # (K, d)
+    n_candidates: int
+    passes: int
+
+
+def kmeans_parallel(
+    source: DataSource, n_clusters: int, random_state, rounds=ROUNDS, oversampling=OVERSAMPLING
+) -> Seeding:
+    seed = int(random_state.randint(np.iinfo(np.int32).max))
+    passes = 0
+    if source.sample_weight is None:
+        first = int(random_state.randint(source.n_samples))
+    else:
+        _, first = reduce_pass(source, _race_block, seed, _race_merge, "race")
+        passes += 1
+    centres = as_kernel_array(source.take_rows([first])).astype(np.float64)
+    rows = [first]
+    cost, _, _ = reduce_pass(source, _round_block, (centres, seed, 0, 0.0), _round_merge, "knn")
+    passes += 1
+    ell = oversampling * n_clusters
+    for r in range(1, rounds + 1):
+        if not cost > 0:  # every row sits on a centre already
+            break
+        payload = (centres, seed, r, ell / cost)
+        cost, new_rows, new_values = reduce_pass(source, _round_block, payload, _round_merge, "knn")
+        passes += 1
+        keep = ~np.isin(new_rows, rows)
+        rows.extend(new_rows[keep].tolist())
+        centres = np.vstack([centres, new_values[keep]])
+    stats = statistics_pass(source, NearestCentreAssigner(centres), "diag", with_m2=False)
+    passes += 1
+    chosen = reduce_candidates(centres, stats.nk, n_clusters, random_state)
+    return Seeding(chosen, len(centres), passes)
+
+
+def reduce_candidates(candidates, weights, n_clusters, random_state) -> np.ndarray:
+    """K centres from weighted candidates: weighted k-means++, then weighted Lloyd."""
+    from ._init import _kmeans_plusplus  # the in-memory seeding shared with small data
+
+    if len(candidates) <= n_clusters:
+        extra = n_clusters - len(candidates)
+        pad = candidates[random_state.choice(len(candidates), extra)] if extra else candidates[:0]
+        return np.vstack([candidates, pad])
+    w = np.where(weights > 0, weights, 0.0)
+    if not w.sum() > 0:
+        w = np.ones(len(candidates))
+    centres = candidates[_kmeans_plusplus(candidates, w, n_clusters, random_state)].copy()
+    for _ in range(CANDIDATE_LLOYD):
+        d2 = ((candidates[:, None, :] - centres[None]) ** 2).sum(axis=2)
+        label = d2.argmin(axis=1)
+        new = centres.copy()
+        for k in range(n_clusters):
+            mask = label == k
+            if w[mask].sum() > 0:
+                new[k] = np.average(candidates[mask], axis=0, weights=w[mask])
+        if np.array_equal(new, centres):
+            break
+        centres = new
+    return centres
+
+
+def _round_block(X, sample_weight, row_offset, payload):
+    centres, seed, round_, rate = payload
+    X = as_kernel_array(X)
+    w = as_weight_array(sample_weight, X.shape[0])
+    selected = np.zeros(X.shape[0], dtype=np.bool_)
+    cost = oversample(X, w, centres, row_offset, seed, round_, rate, selected)
+    idx = np.flatnonzero(selected)
+    return cost, idx + row_offset, np.asarray(X[idx], dtype=np.float64)
+
+
+def _round_merge(parts):
+    costs, rows, values = zip(*parts, strict=True)
+    d = values[0].shape[1]
+    rows = np.concatenate(rows).astype(np.int64)
+    values = np.concatenate(values).reshape(-1, d)
+    order = np.argsort(rows, kind="stable")  # by global row: chunking-invariant order
+    return float(sum(costs)), rows[order], values[order]
+
+
+def _race_block(X, sample_weight, row_offset, seed):
+    w = as_weight_array(sample_weight, np.shape(X)[0])
+    return exponential_race(w, row_offset, seed)
+
+
+def _race_merge(parts):
+    return min(parts, key=lambda p: (p[0], p[1]))
