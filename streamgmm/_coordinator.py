@@ -58,6 +58,7 @@ def reduction_graph(source: DataSource, block_fn, payload, merge_fn, prefix="pas
 
 def reduce_pass(source: DataSource, block_fn, payload, merge_fn, prefix="pass"):
     """Compute one map-reduce pass over the blocks (on the active scheduler)."""
+    source.check_unchanged()
     (value,) = dask.compute(reduction_graph(source, block_fn, payload, merge_fn, prefix))
     return value
 
@@ -97,8 +98,7 @@ def _checked_weights(w, row_offset: int):
 
 def statistics_pass_many(source: DataSource, jobs) -> list:
     """One read of every block, statistics for each ``(assigner, covariance_type, with_m2)``."""
-    (stats,) = dask.compute(statistics_graph(source, jobs))
-    return stats
+    return reduce_pass(source, _block_jobs, list(jobs), _merge_jobs, "stats")
 
 
 def statistics_pass(source: DataSource, assigner, covariance_type: str, with_m2=True):

@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +27,11 @@ import dask.array as da
 import h5py
 import numpy as np
 from dask.base import tokenize
+
+
+class PartialFileWarning(UserWarning):
+    """An HDF5 dataset has chunks that were never written (RELIABILITY F8)."""
+
 
 #: target bytes per block when chunk_rows is not given
 BLOCK_BYTES = 32 * 2**20
@@ -213,11 +219,32 @@ def _check(ds: h5py.Dataset, path: str) -> None:
         )
 
 
+def allocated_fraction(ds: h5py.Dataset) -> float:
+    """Share of a dataset's chunks that were ever written (1.0 for contiguous data)."""
+    if ds.chunks is None:
+        return 1.0 if ds.id.get_storage_size() >= ds.size * ds.dtype.itemsize else 0.0
+    expected = math.prod(math.ceil(s / c) for s, c in zip(ds.shape, ds.chunks, strict=True))
+    return ds.id.get_num_chunks() / expected if expected else 1.0
+
+
+def _warn_if_partial(ds: h5py.Dataset, path: str) -> None:
+    frac = allocated_fraction(ds)
+    if frac < 1.0:
+        warnings.warn(
+            f"{path}:{ds.name}: only {100 * frac:.1f}% of its chunks are written (a file still "
+            "being written, or cut short?); unwritten rows read as the fill value "
+            f"{ds.fillvalue!r}.",
+            PartialFileWarning,
+            stacklevel=4,
+        )
+
+
 def _one(path, dataset: str, chunk_rows: int | None) -> da.Array:
     path = os.path.abspath(os.fspath(path))
     with open_file(path) as f:
         ds = _lookup(f, path, dataset)
         _check(ds, path)
+        _warn_if_partial(ds, path)
         rows = _block_rows(ds, chunk_rows)
         src = HDF5Source(path, ds.name, ds.shape, ds.dtype, _cache_bytes(ds, rows))
     st = os.stat(path)

@@ -117,6 +117,18 @@ def memmap_reference(X) -> MemmapSource | None:
     return MemmapSource(X.filename, start + (X.ctypes.data - base), X.shape, X.dtype)
 
 
+class InputChangedError(RuntimeError):
+    """An input file changed while a fit was reading it (RELIABILITY F9)."""
+
+
+def _stat(path: str):
+    try:
+        st = os.stat(path)
+        return st.st_size, st.st_mtime_ns
+    except OSError:
+        return None
+
+
 @dataclass
 class DataSource:
     """Row blocks of the data (and of sample weights), a name for messages, opened files."""
@@ -127,6 +139,32 @@ class DataSource:
     files: list = field(default_factory=list)
     in_memory: bool = False  # a NumPy array already in RAM: nothing to cache
     cached: bool = False
+    watched: dict = field(default_factory=dict)  # file -> (size, mtime_ns) when opened
+
+    def __post_init__(self):
+        for path in self.files:
+            self.watched.setdefault(path, _stat(path))
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`InputChangedError` if an input file changed since the fit began."""
+        if self.cached:
+            return  # the blocks are in memory: later changes to the file cannot reach the fit
+        for path, before in self.watched.items():
+            now = _stat(path)
+            if now != before:
+                what = (
+                    "was removed"
+                    if now is None
+                    else (
+                        f"size {before[0]:,} -> {now[0]:,} bytes"
+                        if now[0] != before[0]
+                        else "modification time changed"
+                    )
+                )
+                raise InputChangedError(
+                    f"input changed during the fit: {path} ({what}). Its statistics would mix "
+                    "two versions of the data; restart the fit on a stable file."
+                )
 
     @property
     def n_samples(self) -> int:
@@ -241,7 +279,9 @@ def as_source(
     memory_limit="auto",
 ) -> DataSource:
     """Validate metadata and wrap X (NumPy, memmap, Dask, h5py) as a :class:`DataSource`."""
-    arr, name, files = _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit)
+    arr, name, files, watched = _as_dask(
+        X, chunk_size, n_components, what, min_samples, memory_limit
+    )
     check_shape(arr.shape, what, min_samples)
     check_dtype(arr.dtype, what)
     if any(math.isnan(c) for c in arr.chunks[0]):
@@ -252,19 +292,23 @@ def as_source(
     if len(arr.chunks[1]) > 1:  # column chunks: rechunk to whole rows, keep row blocks
         arr = arr.rechunk({1: -1})
     in_memory = isinstance(X, np.ndarray) and memmap_reference(X) is None
-    return DataSource(arr, _weights_source(sample_weight, arr), name, files, in_memory)
+    source = DataSource(arr, _weights_source(sample_weight, arr), name, files, in_memory)
+    source.watched.update({p: _stat(p) for p in watched})
+    return source
 
 
 def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
     budget = memory_budget(memory_limit)
     if isinstance(X, da.Array):
-        return X, "the input Dask array", _hdf5_files(X)
+        files = _hdf5_files(X)
+        return X, "the input Dask array", files, files
     if _hdf5.is_h5py_dataset(X):
         check_shape(X.shape, what, min_samples)
         check_dtype(X.dtype, what)
         rows = None if chunk_size in ("auto", None) else _capped(int(chunk_size), X.shape, budget)
         arr = _hdf5.from_h5py_dataset(X, rows)
-        return arr, f"{os.path.abspath(X.file.filename)}:{X.name}", _hdf5_files(arr)
+        files = _hdf5_files(arr)
+        return arr, f"{os.path.abspath(X.file.filename)}:{X.name}", files, files
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
         X = X.to_numpy()
     elif not hasattr(X, "shape") or not hasattr(X, "dtype"):
@@ -275,9 +319,9 @@ def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
     ref = memmap_reference(X)
     if ref is not None:
         arr = da.from_array(ref, chunks=(rows, X.shape[1]), asarray=True, lock=False, name=False)
-        return arr, f"memmap {ref.path}", []
+        return arr, f"memmap {ref.path}", [], [ref.path]
     arr = da.from_array(X, chunks=(rows, X.shape[1]), asarray=False, lock=False, name=False)
-    return arr, "the input array", []
+    return arr, "the input array", [], []
 
 
 def _hdf5_files(arr: da.Array) -> list:

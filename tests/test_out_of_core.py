@@ -248,3 +248,45 @@ def test_bad_lazy_sample_weight_names_the_row(data):
     gm = streamgmm.GaussianMixture(2, init_params="random_from_data", random_state=0)
     with pytest.raises(ValueError, match="non-negative; got -1.0 at row 777"):
         gm.fit(da.from_array(data, chunks=100), sample_weight=da.from_array(w, chunks=100))
+
+
+def test_partially_written_file_warns(tmp_path):
+    """F8: a dataset whose chunks were not all written reads as fill values: say so."""
+    from streamgmm._hdf5 import PartialFileWarning
+
+    path = tmp_path / "partial.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("x", shape=(10_000, 3), chunks=(1000, 3), dtype="f8")
+        ds[:3000] = np.random.RandomState(0).randn(3000, 3)
+    with pytest.warns(PartialFileWarning, match=r"only 30\.0% of its chunks are written"):
+        streamgmm.read_hdf5(path, "x")
+
+
+@pytest.mark.parametrize("change", ["touch", "append"])
+def test_input_changed_during_fit_is_detected_at_the_next_pass(data, h5file, change):
+    """F9: between iterations the file changes; the next pass refuses to mix versions."""
+    from streamgmm._sources import InputChangedError
+
+    seen = []
+
+    def meddle(info):
+        seen.append(info.n_iter)
+        if info.n_iter == 2:
+            if change == "touch":
+                st = os.stat(h5file)
+                os.utime(h5file, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+            else:
+                with open(h5file, "ab") as fh:
+                    fh.write(b"\0" * 4096)
+
+    kw = dict(max_iter=10, tol=0, **pinned_start(data, 3, "full"))
+    gm = streamgmm.GaussianMixture(3, cache=False, **kw)
+    with pytest.raises(InputChangedError, match="input changed during the fit: .*data.h5"):
+        gm.fit(streamgmm.read_hdf5(h5file, "points"), callback=meddle)
+    assert seen == [1, 2]
+    # With the blocks cached after the first read, a later change cannot reach the fit.
+    seen.clear()
+    cached = streamgmm.GaussianMixture(3, cache=True, **kw)
+    with pytest.warns(ConvergenceWarning):
+        cached.fit(streamgmm.read_hdf5(h5file, "points"), callback=meddle)
+    assert seen == list(range(1, 11))
