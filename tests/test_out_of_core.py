@@ -290,3 +290,25 @@ def test_input_changed_during_fit_is_detected_at_the_next_pass(data, h5file, cha
     with pytest.warns(ConvergenceWarning):
         cached.fit(streamgmm.read_hdf5(h5file, "points"), callback=meddle)
     assert seen == list(range(1, 11))
+
+
+@pytest.mark.parametrize("fletcher32", [True, False])
+def test_corrupted_chunk(tmp_path, fletcher32):
+    """F4: 256 garbled bytes inside chunk 10. With fletcher32 the read fails and we name
+    the rows; without, garbage is caught only when it is non-finite or overflows (it is
+    here: random exponents), otherwise undetectable (README)."""
+    X = make_blobs(seed=14, n_per=4000, d=4)[:10_000]
+    path = tmp_path / "c.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=X, chunks=(500, 4), fletcher32=fletcher32)
+        offset = f["x"].id.get_chunk_info(10).byte_offset
+    raw = bytearray(path.read_bytes())
+    raw[offset + 64 : offset + 64 + 256] = np.random.RandomState(3).bytes(256)
+    path.write_bytes(bytes(raw))
+    gm = streamgmm.GaussianMixture(3, init_params="random_from_data", random_state=0, cache=False)
+    if fletcher32:
+        with pytest.raises(OSError, match=r"rows 5000\.\.5499 of .*c\.h5:/x failed \(corrupted"):
+            gm.fit(streamgmm.read_hdf5(path, "x", chunk_rows=500))
+    else:
+        with pytest.raises(ValueError, match=r"row 5,0\d\d .*(NaN or infinity|too large)"):
+            gm.fit(streamgmm.read_hdf5(path, "x", chunk_rows=500))
