@@ -10,11 +10,21 @@ Methods (scikit-learn's names):
   over all blocks (each one statistics pass with nearest-centre assignments).
   scikit-learn runs k-means to convergence (up to 300 passes); out of core that
   is unaffordable, so we stop at a few passes or when centres move by less than
-  ``KMEANS_TOL`` times the mean feature variance, as scikit-learn's ``tol``.
+  ``KMEANS_TOL`` times the mean feature variance, as scikit-learn's ``tol``; then,
+  unless the labels stopped changing, one more pass assigns rows to the final
+  centres (scikit-learn's closing E-step).
 - ``random``: scikit-learn's uniform responsibilities, drawn per global row.
 
 All random numbers come from ``random_state`` or are keyed by global row, so the
 start does not depend on chunking or scheduling.
+
+Sample weights act as row repetition: a row of weight w is w copies of it. A row
+picked as a starting centre is *one* copy (scikit-learn's one-hot responsibility),
+so its initial weight is 1 / sum(w), as 1 / n on the repeated data. With integer
+weights, ``random_from_data`` and ``k-means++`` then pick the very rows that
+scikit-learn's calls would pick on the repeated data, from the same random_state
+(test_sample_weight.py::test_random_starts_equal_repetition). ``random`` draws one
+responsibility vector per row, not per copy: equal to repetition in expectation only.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import numpy as np
 
 from ._block import NearestCentreAssigner, RandomAssigner, as_kernel_array, statistics_from_resp
 from ._coordinator import statistics_pass
+from ._em import check_pass
 from ._mstep import Params, initial_parameters, parameters_from_init
 from ._sources import DataSource
 
@@ -33,6 +44,9 @@ KMEANS_MAX_PASSES = 10
 KMEANS_TOL = 1e-4
 #: rows sampled (at most) for k-means++ seeding
 SEEDING_SAMPLE = 50_000
+#: with integer weights, random_from_data shuffles sum(w) indices (as scikit-learn
+#: would on the repeated rows) up to max(n_samples, this); beyond, it draws rows.
+EXPANDED_DRAW_LIMIT = 2**24
 
 
 def initialise(
@@ -49,8 +63,9 @@ def initialise(
     if weights_init is not None and means_init is not None and precisions_init is not None:
         return parameters_from_init(covariance_type, weights_init, means_init, precisions_init)
     if init_params == "random_from_data":
-        indices = random_state.choice(source.n_samples, size=n_components, replace=False)
-        stats = _stats_of_rows(source, indices, covariance_type)
+        stats = _stats_of_rows(
+            source, _random_rows(source, n_components, random_state), covariance_type
+        )
     elif init_params == "k-means++":
         stats = _stats_of_rows(
             source, _seed_indices(source, n_components, random_state), covariance_type
@@ -60,17 +75,65 @@ def initialise(
     elif init_params == "random":
         seed = int(random_state.randint(np.iinfo(np.int32).max))
         stats = statistics_pass(source, RandomAssigner(seed, n_components), covariance_type)
+        check_pass(stats, source)
     else:  # validated before; kept for safety
         raise ValueError(f"Unimplemented initialization method {init_params!r}")
     return initial_parameters(stats, reg_covar, weights_init, means_init, precisions_init)
 
 
+def _all_weights(source: DataSource) -> np.ndarray:
+    """Every sample weight in memory (n floats: 1/d of the data; see EXPANDED_DRAW_LIMIT)."""
+    return np.asarray(source.sample_weight.compute(), dtype=np.float64)
+
+
+def _random_rows(source: DataSource, n_components: int, random_state) -> np.ndarray:
+    """K rows drawn as scikit-learn's ``random_from_data`` draws them.
+
+    Without weights: ``random_state.choice(n, K, replace=False)``, its very call.
+    With integer weights: the same call on the sum(w) row copies, mapped back to
+    rows, so the rows equal those drawn from the repeated data (a row may be
+    drawn twice, as two copies). Otherwise (fractional weights, or sum(w) above
+    EXPANDED_DRAW_LIMIT): K distinct rows with probability proportional to weight.
+    """
+    n = source.n_samples
+    if source.sample_weight is None:
+        return random_state.choice(n, size=n_components, replace=False)
+    w = _all_weights(source)
+    total = float(w.sum())
+    integral = bool(np.all(w == np.floor(w)))
+    if integral and n_components <= total <= max(n, EXPANDED_DRAW_LIMIT):
+        copies = random_state.choice(int(total), size=n_components, replace=False)
+        return np.searchsorted(np.cumsum(w), copies, side="right")
+    positive = int(np.count_nonzero(w))
+    if positive < n_components:
+        raise ValueError(
+            f"init_params='random_from_data' needs at least n_components={n_components} "
+            f"rows with a positive sample_weight, got {positive}. Use fewer components "
+            "or another init_params."
+        )
+    return random_state.choice(n, size=n_components, replace=False, p=w / total)
+
+
+def _check_finite_rows(rows: np.ndarray, indices, source: DataSource) -> None:
+    bad = ~np.isfinite(rows)
+    if bad.any():
+        i, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"Input contains NaN or infinity at {source.describe_row(int(indices[i]))}, "
+            f"column {int(col)}. Remove or impute non-finite values before fitting."
+        )
+
+
 def _stats_of_rows(source: DataSource, indices, covariance_type):
-    """Statistics of one-hot responsibilities on the given rows (row i -> component i)."""
+    """Statistics of one-hot responsibilities on the given rows (row i -> component i).
+
+    Each picked row counts once (one copy of it), whatever its sample weight, and
+    the initial weights divide by the total weight, as scikit-learn's do by n.
+    """
     rows = as_kernel_array(source.take_rows(indices))
-    w = source.take_weights(indices)
-    stats = statistics_from_resp(rows, w, np.eye(len(indices)), covariance_type)
-    # Like scikit-learn, initial weights divide by the total sample weight.
+    _check_finite_rows(rows, indices, source)
+    ones = np.ones(len(indices))
+    stats = statistics_from_resp(rows, ones, np.eye(len(indices)), covariance_type)
     total = (
         source.n_samples
         if source.sample_weight is None
@@ -85,6 +148,7 @@ def _seed_indices(source: DataSource, n_components: int, random_state) -> np.nda
     m = min(n, max(SEEDING_SAMPLE, 10 * n_components))
     sample_idx = np.sort(random_state.choice(n, size=m, replace=False)) if m < n else np.arange(n)
     rows = as_kernel_array(source.take_rows(sample_idx)).astype(np.float64)
+    _check_finite_rows(rows, sample_idx, source)
     w = source.take_weights(sample_idx)
     chosen = _kmeans_plusplus(rows, w, n_components, random_state)
     return sample_idx[chosen]
@@ -99,8 +163,10 @@ def _kmeans_plusplus(X, w, n_clusters, random_state) -> np.ndarray:
     closest = w * ((X - X[first]) ** 2).sum(axis=1)
     for _ in range(1, n_clusters):
         pot = closest.sum()
-        if not pot > 0:  # every remaining point coincides with a centre
-            rest = np.setdiff1d(np.arange(len(X)), chosen)
+        if not pot > 0:  # every remaining point of positive weight coincides with a centre
+            rest = np.setdiff1d(np.flatnonzero(w > 0), chosen)
+            if rest.size == 0:
+                rest = np.setdiff1d(np.arange(len(X)), chosen)
             chosen.append(int(random_state.choice(rest)))
             continue
         cand = np.searchsorted(np.cumsum(closest), random_state.uniform(size=n_local_trials) * pot)
@@ -120,6 +186,7 @@ def _kmeans_stats(source: DataSource, covariance_type, n_components, random_stat
     scale = None
     for _ in range(KMEANS_MAX_PASSES):
         stats = statistics_pass(source, NearestCentreAssigner(centres), covariance_type)
+        check_pass(stats, source)
         if scale is None:  # mean feature variance, from the first pass's moments
             scale = _mean_variance(stats)
         new = np.where((stats.nk > 0)[:, None], stats.means, centres)  # keep empty clusters
@@ -127,6 +194,11 @@ def _kmeans_stats(source: DataSource, covariance_type, n_components, random_stat
         centres = new
         if shift <= KMEANS_TOL * scale:
             break
+    if shift > 0.0:
+        # Labels changed in the last pass: assign to the final centres, as scikit-learn's
+        # Lloyd loop does after stopping on tol (test_init.py::test_kmeans_init_like_sklearn).
+        stats = statistics_pass(source, NearestCentreAssigner(centres), covariance_type)
+        check_pass(stats, source)
     return stats
 
 
