@@ -1,0 +1,131 @@
+"""Checkpoint files: a model file plus the state of the fit, written atomically (P2)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import streamgmm
+from streamgmm._checkpoint import (
+    CheckpointState,
+    read_checkpoint,
+    remove_stale_temporaries,
+    settings_digest,
+    write_checkpoint,
+)
+
+from conftest import make_blobs
+
+
+def fitted():
+    X = make_blobs(seed=40)
+    return streamgmm.GaussianMixture(3, random_state=0).fit(X)
+
+
+def state(gm, **kw):
+    rng = np.random.RandomState(5)
+    base = dict(
+        init=1,
+        n_iter=7,
+        lower_bound=gm.lower_bound_,
+        lower_bounds=gm.lower_bounds_,
+        converged=False,
+        finished=False,
+        rng_state=rng.get_state(),
+        data_identity={"shape": [600, 3]},
+        settings_digest=settings_digest(gm.get_params()),
+    )
+    base.update(kw)
+    return CheckpointState(**base)
+
+
+def test_round_trip_and_loadable_as_a_model(tmp_path):
+    gm = fitted()
+    path = tmp_path / "ckpt.h5"
+    best = {
+        "params": {
+            "weights": gm.weights_,
+            "means": gm.means_,
+            "covariances": gm.covariances_,
+            "precisions_cholesky": gm.precisions_cholesky_,
+        },
+        "lower_bound": -1.5,
+        "n_iter": 3,
+        "converged": True,
+        "lower_bounds": [-2.0, -1.5],
+    }
+    s = state(gm, best=best, extra={"note": "x"})
+    write_checkpoint(path, gm, s)
+    record, got = read_checkpoint(path)
+    for name in (
+        "init",
+        "n_iter",
+        "lower_bound",
+        "lower_bounds",
+        "converged",
+        "finished",
+        "data_identity",
+        "settings_digest",
+        "extra",
+    ):
+        assert getattr(got, name) == getattr(s, name), name
+    rs = np.random.RandomState()
+    rs.set_state(got.rng_state)
+    np.testing.assert_array_equal(
+        rs.randint(0, 2**31, 5), np.random.RandomState(5).randint(0, 2**31, 5)
+    )
+    np.testing.assert_array_equal(got.best["params"]["means"], gm.means_)
+    loaded = streamgmm.load(path)
+    np.testing.assert_array_equal(loaded.means_, gm.means_)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.h5"]  # no temporary left
+
+
+def test_settings_digest_ignores_only_resumable_settings():
+    gm = streamgmm.GaussianMixture(3)
+    d = settings_digest(gm.get_params())
+    assert settings_digest(gm.set_params(max_iter=7, tol=1e-9).get_params()) == d
+    assert settings_digest(gm.set_params(covariance_type="diag").get_params()) != d
+    assert settings_digest(gm.set_params(means_init=np.zeros((3, 2))).get_params()) != d
+
+
+def test_a_plain_model_file_is_not_a_checkpoint(tmp_path):
+    gm = fitted()
+    gm.save(tmp_path / "m.h5")
+    with pytest.raises(ValueError, match="not a streamgmm checkpoint"):
+        read_checkpoint(tmp_path / "m.h5")
+
+
+KILL_DURING_WRITE = r"""
+import os, signal, sys
+import numpy as np
+import streamgmm
+from streamgmm import _checkpoint
+sys.path.insert(0, sys.argv[2])
+from test_checkpoint_io import fitted, state
+gm = fitted()
+_checkpoint.write_checkpoint(sys.argv[1], gm, state(gm, n_iter=1))
+gm.means_ = gm.means_ + 1.0
+_checkpoint._before_replace = lambda: os.kill(os.getpid(), signal.SIGKILL)
+_checkpoint.write_checkpoint(sys.argv[1], gm, state(gm, n_iter=2))
+"""
+
+
+def test_sigkill_between_write_and_rename_keeps_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.h5"
+    tests = os.path.dirname(__file__)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_DURING_WRITE, str(path), tests],
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    _, got = read_checkpoint(path)
+    assert got.n_iter == 1
+    np.testing.assert_array_equal(streamgmm.load(path).means_, fitted().means_)
+    assert len(list(tmp_path.iterdir())) == 2  # the killed writer's temporary
+    assert remove_stale_temporaries(path) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.h5"]
