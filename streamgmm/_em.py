@@ -21,13 +21,33 @@ from ._stats import NONFINITE_DENSITY, NONFINITE_INPUT, SuffStats
 
 @dataclass
 class IterationInfo:
-    """What a ``callback`` receives after each EM iteration."""
+    """What a ``callback`` receives after each EM iteration.
+
+    Attributes
+    ----------
+    n_iter : int
+        The iteration just completed, counted from 1 within this initialisation.
+    lower_bound : float
+        Mean log-likelihood per unit of sample weight under the parameters that
+        entered this iteration (scikit-learn's ``lower_bounds_[n_iter - 1]``).
+    change : float
+        ``lower_bound`` minus the previous one (``inf`` on the first iteration).
+    params : Params
+        The parameters after this iteration's M-step, float64, scikit-learn's
+        shapes (``weights``, ``means``, ``covariances``, ``precisions_cholesky``).
+        A copy: changing it does not change the fit.
+    seconds : float
+        Wall time of this iteration.
+    init : int
+        Which initialisation (0 to ``n_init - 1``) this iteration belongs to.
+    """
 
     n_iter: int
     lower_bound: float
     change: float
     params: Params
     seconds: float
+    init: int = 0
 
 
 @dataclass
@@ -101,10 +121,15 @@ def run_em(
     max_iter: int,
     reg_covar: float,
     lower_bound: float = -math.inf,
-    callback: Callable[[IterationInfo], bool] | None = None,
+    callback: Callable[[IterationInfo], bool | None] | None = None,
     reporter: Reporter | None = None,
+    init: int = 0,
 ) -> EMResult:
-    """Iterate E and M steps from ``params`` until convergence or ``max_iter``."""
+    """Iterate E and M steps from ``params`` until convergence or ``max_iter``.
+
+    ``callback`` runs after each iteration; a truthy return stops here, before
+    convergence (``stopped_by_callback``); an exception from it propagates.
+    """
     lower_bounds = []
     converged = stopped = False
     n_iter = 0
@@ -121,7 +146,8 @@ def run_em(
             reporter.iteration(n_iter, change)
         converged = abs(change) < tol
         if callback is not None:
-            info = IterationInfo(n_iter, lower_bound, change, params, time.perf_counter() - t)
+            copy = Params(*(a.copy() for a in params))
+            info = IterationInfo(n_iter, lower_bound, change, copy, time.perf_counter() - t, init)
             stopped = bool(callback(info)) and not converged
         if converged or stopped:
             break

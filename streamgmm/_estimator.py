@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
+from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _covariance
 from ._block import ModelAssigner
 from ._coordinator import log_resp_array
-from ._em import Reporter, run_em
+from ._em import EMResult, IterationInfo, Reporter, run_em
 from ._init import initialise
 from ._mstep import Params
 from ._sources import as_source
@@ -25,7 +28,16 @@ from ._validation import (
     check_n_features,
     check_precisions,
     check_weights,
+    feature_names,
 )
+
+#: What ``X`` may be: array-likes (NumPy arrays and memmaps, lists, pandas
+#: DataFrames), Dask arrays, h5py datasets (which have ``__array__``).
+MatrixLike = ArrayLike | da.Array
+#: Per-row sample weights: array-like, or a Dask array when X is one.
+VectorLike = ArrayLike | da.Array
+#: A per-iteration callback: a truthy return stops the fit.
+Callback = Callable[[IterationInfo], bool | None]
 
 CONVERGENCE_MESSAGE = (
     "Best performing initialization did not converge. "
@@ -85,25 +97,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_components=1,
+        n_components: int = 1,
         *,
-        covariance_type="full",
-        tol=1e-3,
-        reg_covar=1e-6,
-        max_iter=100,
-        n_init=1,
-        init_params="kmeans",
-        weights_init=None,
-        means_init=None,
-        precisions_init=None,
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-        verbose_interval=10,
-        chunk_size="auto",
-        memory_limit="auto",
-        cache="auto",
-    ):
+        covariance_type: Literal["full", "tied", "diag", "spherical"] = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: Literal["kmeans", "k-means++", "random", "random_from_data"] = "kmeans",
+        weights_init: ArrayLike | None = None,
+        means_init: ArrayLike | None = None,
+        precisions_init: ArrayLike | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        chunk_size: int | Literal["auto"] = "auto",
+        memory_limit: Any = "auto",
+        cache: bool | Literal["auto"] = "auto",
+    ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -124,28 +136,55 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------
 
-    def fit(self, X, y=None, *, sample_weight=None, callback=None):
+    def fit(
+        self,
+        X: MatrixLike,
+        y: object = None,
+        *,
+        sample_weight: VectorLike | None = None,
+        callback: Callback | None = None,
+    ) -> GaussianMixture:
         """Estimate the parameters with EM; one pass over X per iteration.
+
+        The fit runs ``n_init`` initialisations and keeps the one with the largest
+        lower bound; with ``warm_start`` and a fitted model, it continues from the
+        fitted parameters instead (one run, ``n_iter_`` counts this call only).
+        The fitted attributes change only when the fit completes: if it raises
+        (bad data, a callback's exception, a ``ConvergenceWarning`` turned into an
+        error), the estimator keeps its previous state.
 
         Parameters
         ----------
         X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+            A pandas DataFrame with string column names sets ``feature_names_in_``.
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
-            Behaves exactly like repeating each row ``w`` times.
+            Non-negative; a row of weight w counts as w copies of it (weights,
+            means, covariances, ``lower_bound_`` per unit weight, the
+            initialisation's draws). A Dask array when X is one.
         callback : callable, optional
-            Called after each iteration with an :class:`~streamgmm.IterationInfo`;
-            returning True stops the fit (``converged_`` stays False).
+            Called after each iteration with an :class:`~streamgmm.IterationInfo`.
+            Returning True stops the whole fit there (remaining initialisations
+            included): the model is the best initialisation so far, with
+            ``converged_`` False if it had not converged, and no
+            ``ConvergenceWarning``. An exception raised by the callback propagates.
 
         Returns
         -------
-        self
+        self : GaussianMixture
         """
         self._fit(X, sample_weight, callback)
         return self
 
-    def fit_predict(self, X, y=None, *, sample_weight=None, callback=None):
-        """Fit, then return the labels of X under the fitted model (one more pass)."""
+    def fit_predict(
+        self,
+        X: MatrixLike,
+        y: object = None,
+        *,
+        sample_weight: VectorLike | None = None,
+        callback: Callback | None = None,
+    ) -> np.ndarray | da.Array:
+        """Fit as :meth:`fit`, then return ``predict(X)`` (one more pass), shape (n_samples,)."""
         self._fit(X, sample_weight, callback)
         return self.predict(X)
 
@@ -160,9 +199,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             memory_limit=self.memory_limit,
         )
         with source.session():
-            self._fit_source(source, callback)
+            best, stopped = self._fit_source(source, callback)
+        names = feature_names(X)
+        if not best.converged and self.max_iter > 0 and not stopped:
+            # Before the attributes change: an error-filtered warning leaves the old state.
+            warnings.warn(CONVERGENCE_MESSAGE, ConvergenceWarning, stacklevel=3)
+        self._set_fitted(best, source.dtype, source.n_features, names)
 
-    def _fit_source(self, source, callback):
+    def _fit_source(self, source, callback) -> tuple[EMResult, bool]:
+        """The best run over the initialisations, and whether a callback stopped the fit.
+
+        Sets no attribute (the estimator changes only when the fit has succeeded).
+        """
         n_samples, n_features = source.n_samples, source.n_features
         if n_samples < self.n_components:
             raise ValueError(
@@ -173,7 +221,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         source.maybe_cache(self.cache, self.memory_limit)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
-            check_n_features(self.n_features_in_, n_features)
+            self._check_warm_start(n_features)
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
         reporter = Reporter(self.verbose, self.verbose_interval)
@@ -204,16 +252,37 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 lower_bound=start_bound,
                 callback=callback,
                 reporter=reporter,
+                init=init,
             )
             if self.max_iter == 0:
+                # scikit-learn: the last initialisation's parameters, lower bound -inf.
                 result.lower_bound = -math.inf
+                best = result
             else:
                 reporter.init_end(result.lower_bound, result.converged)
-            if best is None or result.lower_bound > best.lower_bound:
-                best = result
-        if not best.converged and self.max_iter > 0:
-            warnings.warn(CONVERGENCE_MESSAGE, ConvergenceWarning, stacklevel=3)
-        self._set_fitted(best, source.dtype, n_features)
+                # scikit-learn's rule, word for word (a first bound of -inf is replaced).
+                if (
+                    best is None
+                    or result.lower_bound > best.lower_bound
+                    or (best.lower_bound == -math.inf)
+                ):
+                    best = result
+            if result.stopped_by_callback:
+                return best, True
+        return best, False
+
+    def _check_warm_start(self, n_features: int) -> None:
+        check_n_features(self.n_features_in_, n_features)
+        k_fitted = self.means_.shape[0]
+        cov = _covariance.get(self.covariance_type)
+        shape = cov.prec_shape(self.n_components, n_features)
+        if k_fitted != self.n_components or self.covariances_.shape != shape:
+            raise ValueError(
+                f"warm_start=True continues from the fitted parameters ({k_fitted} components, "
+                f"covariances of shape {self.covariances_.shape}), which do not fit "
+                f"n_components={self.n_components}, covariance_type={self.covariance_type!r}. "
+                "Set warm_start=False to fit from a new initialisation."
+            )
 
     def _checked_inits(self, n_features):
         k, cov = self.n_components, self.covariance_type
@@ -224,7 +293,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             p = check_precisions(self.precisions_init, cov, k, n_features)
         return w, m, p
 
-    def _set_fitted(self, result, dtype, n_features):
+    def _set_fitted(self, result, dtype, n_features, names=None):
         out = np.float32 if dtype == np.float32 else np.float64
         params = result.params
         cov = _covariance.get(self.covariance_type)
@@ -238,6 +307,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = float(result.lower_bound)
         self.lower_bounds_ = [float(b) for b in result.lower_bounds]
         self.n_features_in_ = int(n_features)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
 
     def _current_params(self) -> Params:
         return Params(
@@ -249,55 +322,158 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # -- inference ---------------------------------------------------------------------
 
-    def _log_resp(self, X):
-        """(lazy (n, 1+K) array of [log p(x), log resp], whether X was a lazy input)."""
+    def _log_resp(self, X, sample_weight=None):
+        """(lazy (n, 1+K) [log p(x), log resp], the source, whether X was a lazy input)."""
         check_is_fitted(self)
         lazy = isinstance(X, da.Array) or hasattr(X, "id") and hasattr(X, "file")
-        source = as_source(X, chunk_size=self.chunk_size, n_components=self.n_components)
-        check_n_features(self.n_features_in_, source.n_features)
+        source = as_source(
+            X,
+            chunk_size=self.chunk_size,
+            n_components=self.n_components,
+            sample_weight=sample_weight,
+        )
+        # scikit-learn's feature-name warnings and n_features message, from metadata only.
+        validate_data(self, X, skip_check_array=True, reset=False)
         assigner = ModelAssigner(self._current_params(), self.covariance_type)
-        return log_resp_array(source, assigner), lazy
+        return log_resp_array(source, assigner), source, lazy
+
+    def _out_dtype(self, source) -> type:
+        """scikit-learn's result dtype: float32 only when X and the model both are."""
+        both = source.dtype == np.float32 and self.means_.dtype == np.float32
+        return np.float32 if both else np.float64
 
     @staticmethod
     def _finish(arr, lazy):
         return arr if lazy else arr.compute()
 
-    def score_samples(self, X):
-        """Log-density of each sample, shape (n_samples,); lazy for Dask/HDF5 input."""
-        arr, lazy = self._log_resp(X)
-        return self._finish(arr[:, 0], lazy)
+    def score_samples(self, X: MatrixLike) -> np.ndarray | da.Array:
+        """Log-density of each sample under the model.
 
-    def predict(self, X):
-        """Most likely component of each sample, shape (n_samples,)."""
-        arr, lazy = self._log_resp(X)
+        Parameters
+        ----------
+        X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+            A lazy Dask array for Dask or HDF5 input.
+        """
+        arr, source, lazy = self._log_resp(X)
+        return self._finish(arr[:, 0].astype(self._out_dtype(source)), lazy)
+
+    def predict(self, X: MatrixLike) -> np.ndarray | da.Array:
+        """Most likely component of each sample.
+
+        Parameters
+        ----------
+        X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            A lazy Dask array for Dask or HDF5 input.
+        """
+        arr, _, lazy = self._log_resp(X)
         return self._finish(arr[:, 1:].argmax(axis=1), lazy)
 
-    def predict_proba(self, X):
-        """Responsibilities, shape (n_samples, n_components)."""
-        arr, lazy = self._log_resp(X)
-        return self._finish(da.exp(arr[:, 1:]), lazy)
+    def predict_proba(self, X: MatrixLike) -> np.ndarray | da.Array:
+        """Posterior probability of each component for each sample.
 
-    def score(self, X, y=None):
-        """Mean log-likelihood per sample of X, a float."""
-        arr, _ = self._log_resp(X)
-        return float(arr[:, 0].mean().compute())
+        Parameters
+        ----------
+        X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            A lazy Dask array for Dask or HDF5 input.
+        """
+        arr, source, lazy = self._log_resp(X)
+        return self._finish(da.exp(arr[:, 1:]).astype(self._out_dtype(source)), lazy)
+
+    def _log_lik_and_n(self, X, sample_weight) -> tuple[float, float]:
+        """(mean log-likelihood per unit weight, total weight) of X, in one pass."""
+        arr, source, _ = self._log_resp(X, sample_weight)
+        log_prob = arr[:, 0]
+        w = source.sample_weight
+        if w is None:
+            return float(log_prob.mean().compute()), float(source.n_samples)
+        total, weight = da.compute((log_prob * w).sum(), w.sum())
+        return float(total) / float(weight), float(weight)
+
+    def score(
+        self, X: MatrixLike, y: object = None, sample_weight: VectorLike | None = None
+    ) -> float:
+        """Mean log-likelihood per sample of X (per unit weight with ``sample_weight``).
+
+        Parameters
+        ----------
+        X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights, as in :meth:`fit` (a row of weight w counts w times).
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        return self._log_lik_and_n(X, sample_weight)[0]
 
     def _n_parameters(self) -> int:
         return _covariance.get(self.covariance_type).n_parameters(
             self.means_.shape[0], self.means_.shape[1]
         )
 
-    def bic(self, X):
-        """Bayesian information criterion of the model on X (lower is better)."""
-        n = X.shape[0]
-        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
+    def bic(self, X: MatrixLike, sample_weight: VectorLike | None = None) -> float:
+        """Bayesian information criterion of the model on X (lower is better).
 
-    def aic(self, X):
-        """Akaike information criterion of the model on X (lower is better)."""
-        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+        ``-2 * score(X) * n + n_parameters * log(n)`` with n the number of rows,
+        or the total weight ``sum(sample_weight)`` (a row of weight w is w rows).
 
-    def sample(self, n_samples=1):
-        """Draw samples; returns ``(X, y)`` as scikit-learn does."""
+        Parameters
+        ----------
+        X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        bic : float
+        """
+        mean, n = self._log_lik_and_n(X, sample_weight)
+        return -2 * mean * n + self._n_parameters() * math.log(n)
+
+    def aic(self, X: MatrixLike, sample_weight: VectorLike | None = None) -> float:
+        """Akaike information criterion of the model on X (lower is better).
+
+        ``-2 * score(X) * n + 2 * n_parameters``, n as in :meth:`bic`.
+
+        Parameters
+        ----------
+        X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        aic : float
+        """
+        mean, n = self._log_lik_and_n(X, sample_weight)
+        return -2 * mean * n + 2 * self._n_parameters()
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw samples from the fitted mixture, with scikit-learn's random calls.
+
+        With the same ``random_state`` and parameters, the draws equal scikit-learn's.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features), float64
+        y : ndarray of shape (n_samples,), int64
+            The component of each draw (sorted, as in scikit-learn).
+        """
         check_is_fitted(self)
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(
@@ -314,7 +490,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             ]
         )
         y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
-        return X, y
+        return X.astype(np.float64, copy=False), y
 
     def save(self, path):
         """Write the fitted model to an HDF5 file; ``streamgmm.load(path)`` reads it back.

@@ -8,6 +8,9 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
 
 from . import _covariance
 from ._covariance import COVARIANCE_TYPES
@@ -64,20 +67,23 @@ def _check_shape(param, shape, name):
         )
 
 
-def _as_float_array(value, name):
-    arr = np.array(value, dtype=None, copy=True)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"The parameter '{name}' must be numeric, got dtype {arr.dtype}.")
-    arr = arr.astype(np.float64 if arr.dtype != np.float32 else np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"The parameter '{name}' contains NaN or infinity.")
-    return arr
+def _as_float_array(value, name, allow_nd=False):
+    """A float32/float64 copy, through scikit-learn's ``check_array`` so its messages
+    (NaN, infinity, non-numeric, ndim) are the same word for word; we add which parameter."""
+    try:
+        return check_array(
+            value, dtype=[np.float64, np.float32], ensure_2d=False, allow_nd=allow_nd, copy=True
+        )
+    except ValueError as exc:
+        raise ValueError(f"{exc} (in the parameter '{name}')") from None
 
 
 def check_weights(weights, n_components):
-    weights = _as_float_array(weights, "weights")
+    weights = _as_float_array(weights, "weights_init")
     _check_shape(weights, (n_components,), "weights")
     if np.any(weights < 0.0) or np.any(weights > 1.0):
+        # scikit-learn's text; it prints min and max swapped (its own test encodes the
+        # swap), we print them the right way round (test_sklearn_compat::test_init_array_messages).
         raise ValueError(
             "The parameter 'weights' should be in the range [0, 1], but got max value "
             f"{np.max(weights):.5f}, min value {np.min(weights):.5f}"
@@ -92,7 +98,7 @@ def check_weights(weights, n_components):
 
 
 def check_means(means, n_components, n_features):
-    means = _as_float_array(means, "means")
+    means = _as_float_array(means, "means_init")
     _check_shape(means, (n_components, n_features), "means")
     return means
 
@@ -103,7 +109,7 @@ def _check_precision_matrix(precision, covariance_type):
 
 
 def check_precisions(precisions, covariance_type, n_components, n_features):
-    precisions = _as_float_array(precisions, f"{covariance_type} precision")
+    precisions = _as_float_array(precisions, "precisions_init", covariance_type == "full")
     shape = _covariance.get(covariance_type).prec_shape(n_components, n_features)
     _check_shape(precisions, shape, f"{covariance_type} precision")
     if covariance_type == "full":
@@ -122,3 +128,18 @@ def check_n_features(n_features_in: int, n_features: int, kind="GaussianMixture"
             f"X has {n_features} features, but {kind} is expecting {n_features_in} "
             "features as input."
         )
+
+
+class _FeatureNamesProbe(BaseEstimator):
+    """A blank estimator that receives scikit-learn's feature-name bookkeeping."""
+
+
+def feature_names(X):
+    """scikit-learn's ``feature_names_in_`` for X (column names if all are strings), or None.
+
+    Computed on a blank estimator so a fit that fails later leaves the real one untouched;
+    scikit-learn's own logic (pandas, polars, its TypeError for mixed names) is reused.
+    """
+    probe = _FeatureNamesProbe()
+    validate_data(probe, X, skip_check_array=True, reset=True)
+    return getattr(probe, "feature_names_in_", None)
