@@ -1,0 +1,224 @@
+"""Plots of a fitted mixture (optional extra: ``pip install "streamgmm[plot]"``).
+
+matplotlib is imported only when a function here runs, so ``import streamgmm``
+never needs it. Every function draws on ``ax`` when given (the figure then
+belongs to the caller), otherwise on a new ``matplotlib.pyplot`` figure, and
+returns the axes.
+
+>>> from streamgmm import plotting
+>>> ax = plotting.plot_ellipses(gm, X[:100_000])      # doctest: +SKIP
+>>> ax.figure.savefig("mixture.png")                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "covariance_matrices",
+    "new_axes",
+    "plot_bic",
+    "plot_ellipses",
+    "plot_lower_bounds",
+    "projection",
+]
+
+INSTALL_HINT = 'install matplotlib for the figures: python -m pip install "streamgmm[plot]"'
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(f"streamgmm.plotting needs matplotlib; {INSTALL_HINT}") from None
+    return matplotlib
+
+
+def new_axes(figsize=(6.4, 4.8), ncols=1):
+    """Axes on a new figure that no GUI owns (safe in scripts and servers); save with
+    ``ax.figure.savefig(path)``. Returns one axes, or an array of ``ncols`` axes."""
+    _matplotlib()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(1, ncols)
+    return axes
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    _matplotlib()
+    import matplotlib.pyplot as plt
+
+    return plt.subplots()[1]
+
+
+def covariance_matrices(gm) -> np.ndarray:
+    """Every covariance as a full matrix, shape (n_components, n_features, n_features)."""
+    k, d = gm.means_.shape
+    cov = np.asarray(gm.covariances_, dtype=np.float64)
+    if gm.covariance_type == "full":
+        return cov
+    if gm.covariance_type == "tied":
+        return np.broadcast_to(cov, (k, d, d)).copy()
+    if gm.covariance_type == "diag":
+        return np.stack([np.diag(c) for c in cov])
+    return cov[:, None, None] * np.eye(d)
+
+
+def projection(gm, X=None, dims=None) -> tuple[np.ndarray, list[str]]:
+    """A (2, n_features) matrix onto the plane of the plot, and the axis labels.
+
+    Two features are shown as they are; ``dims=(i, j)`` picks two features;
+    otherwise the two principal axes of ``X`` (or of the fitted means, weighted,
+    when ``X`` is None).
+    """
+    d = gm.means_.shape[1]
+    if d == 1:
+        raise ValueError("a 2-D view needs at least 2 features; this model has 1")
+    if dims is None and d == 2:
+        dims = (0, 1)
+    if dims is not None:
+        i, j = dims
+        return np.eye(d)[[i, j]], [f"feature {i}", f"feature {j}"]
+    if X is not None:
+        centred = np.asarray(X, dtype=np.float64)
+        centred = centred - centred.mean(axis=0)
+    else:
+        w = np.sqrt(np.asarray(gm.weights_, dtype=np.float64))[:, None]
+        means = np.asarray(gm.means_, dtype=np.float64)
+        centred = w * (means - np.average(means, axis=0, weights=gm.weights_))
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return vt[:2], ["principal axis 1", "principal axis 2"]
+
+
+def _ellipse_geometry(cov2: np.ndarray):
+    """Width, height (one standard deviation, full axes) and angle in degrees of a 2x2 cov."""
+    values, vectors = np.linalg.eigh(cov2)
+    values = np.clip(values, 0.0, None)
+    angle = np.degrees(np.arctan2(vectors[1, 1], vectors[0, 1]))
+    return 2 * np.sqrt(values[1]), 2 * np.sqrt(values[0]), angle
+
+
+def plot_ellipses(gm, X=None, ax=None, *, dims=None, n_std=(1.0, 2.0), bins=200, cmap="Greys"):
+    """The data's density (a 2-D histogram of ``X``, a sample is enough) with each
+    component's ellipses at ``n_std`` standard deviations.
+
+    With more than two features the view is a projection (see :func:`projection`)
+    and each ellipse is the projected covariance. Component labels give the
+    weights.
+    """
+    _matplotlib()
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Ellipse
+
+    ax = _axes(ax)
+    proj, labels = projection(gm, X, dims)
+    means = np.asarray(gm.means_, dtype=np.float64) @ proj.T
+    covs = np.einsum("ia,kab,jb->kij", proj, covariance_matrices(gm), proj)
+    if X is not None:
+        Y = np.asarray(X, dtype=np.float64) @ proj.T
+        lo, hi = np.percentile(Y, [0.1, 99.9], axis=0)
+        pad = 0.05 * (hi - lo)
+        hist, xe, ye = np.histogram2d(
+            Y[:, 0],
+            Y[:, 1],
+            bins=bins,
+            range=[[lo[0] - pad[0], hi[0] + pad[0]], [lo[1] - pad[1], hi[1] + pad[1]]],
+        )
+        hist = np.ma.masked_equal(hist.T, 0)
+        mesh = ax.pcolormesh(xe, ye, hist, cmap=cmap, norm=LogNorm(), rasterized=True)
+        ax.figure.colorbar(mesh, ax=ax, label=f"points per bin (of {len(Y):,})")
+    colors = _colors(len(means))
+    for k, (mean, cov) in enumerate(zip(means, covs, strict=True)):
+        width, height, angle = _ellipse_geometry(cov)
+        for s in n_std:
+            ax.add_patch(
+                Ellipse(
+                    mean,
+                    s * width,
+                    s * height,
+                    angle=angle,
+                    fill=False,
+                    lw=2.0 if s == n_std[0] else 1.2,
+                    ls="-" if s == n_std[0] else "--",
+                    color=colors[k],
+                )
+            )
+        ax.plot(*mean, "+", color=colors[k], ms=10, mew=2)
+        ax.annotate(
+            f"{k}: {gm.weights_[k]:.2f}",
+            mean,
+            xytext=(6, 6),
+            textcoords="offset points",
+            color=colors[k],
+            fontsize=9,
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
+    if X is None:
+        ax.autoscale_view()
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    sds = " and ".join(f"{s:g}" for s in n_std)
+    ax.set_title(f"{len(means)} components ({gm.covariance_type}), ellipses at {sds} s.d.")
+    return ax
+
+
+def _colors(n: int):
+    _matplotlib()
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def plot_lower_bounds(gm_or_bounds, ax=None, *, tol=None, change_ax=None):
+    """The mean log-likelihood per sample at each EM iteration.
+
+    ``gm_or_bounds`` is a fitted model (its ``lower_bounds_``) or a sequence.
+    With ``change_ax``, the absolute change per iteration is drawn there on a
+    log scale, with the convergence threshold ``tol`` (the model's by default).
+    """
+    bounds = np.asarray(getattr(gm_or_bounds, "lower_bounds_", gm_or_bounds), dtype=np.float64)
+    if tol is None:
+        tol = getattr(gm_or_bounds, "tol", None)
+    ax = _axes(ax)
+    from matplotlib.ticker import MaxNLocator
+
+    iters = np.arange(1, len(bounds) + 1)
+    ax.plot(iters, bounds, "o-", ms=3)
+    ax.set_xlabel("EM iteration")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("mean log-likelihood per sample")
+    ax.set_title("log-likelihood")
+    ax.grid(alpha=0.3)
+    if change_ax is not None and len(bounds) > 1:
+        change_ax.semilogy(iters[1:], np.abs(np.diff(bounds)), "o-", ms=3)
+        if tol is not None:
+            change_ax.axhline(tol, color="C3", ls="--", label=f"tol = {tol:g}")
+            change_ax.legend()
+        change_ax.set_xlabel("EM iteration")
+        change_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        change_ax.set_ylabel("|change|")
+        change_ax.set_title("change of the log-likelihood")
+        change_ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def plot_bic(n_components, bic, aic=None, ax=None, *, best=None):
+    """Information criteria against the number of components; ``best`` is marked."""
+    ax = _axes(ax)
+    ks = np.asarray(n_components)
+    ax.plot(ks, bic, "o-", label="BIC")
+    if aic is not None:
+        ax.plot(ks, aic, "s--", label="AIC")
+    if best is not None:
+        ax.axvline(best, color="C3", ls=":", label=f"best: {best}")
+    ax.set_xlabel("number of components")
+    ax.set_ylabel("criterion (lower is better)")
+    ax.set_xticks(ks)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
