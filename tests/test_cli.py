@@ -1,0 +1,293 @@
+"""The command line: subprocess runs for exit codes, one-line errors and fit -> info -> predict;
+in-process ``main([...])`` runs (same code, no interpreter start) for the many refused cases.
+
+RELIABILITY F1, F5, F6, R6 and S4: an input is opened read-only and left bit-for-bit
+and mtime unchanged; errors are one line with no traceback; outputs never replace
+an input, and an existing output needs --force; worker processes listen on
+127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import psutil
+import pytest
+
+import streamgmm
+from streamgmm import cli
+
+from conftest import make_blobs
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+COMMANDS = ("fit", "predict", "info", "select", "demo")
+LEAKS = ("Traceback", "numba", "TypingError")
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    """600 rows x 3 features in /points, plus a 1-D /labels and a group /grp."""
+    path = tmp_path_factory.mktemp("data") / "data.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("points", data=make_blobs(seed=3, n_per=200, d=3, k=3), chunks=(128, 3))
+        f["labels"] = np.zeros(600)
+        f.create_group("grp")
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_file(data_file, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.h5"
+    assert cli.main(_fit_args(data_file, path)) == 0
+    return path
+
+
+def _fit_args(data, out, *extra):
+    return ["fit", str(data), "--dataset", "/points", "-k", "3", "--random-state", "0",
+            "--out", str(out), "--no-progress", *extra]  # fmt: skip
+
+
+def _fingerprint(path):
+    st = os.stat(path)
+    return hashlib.sha256(open(path, "rb").read()).hexdigest(), st.st_mtime_ns, st.st_size
+
+
+def _run(*args, cwd=None, timeout=180):
+    """``python -m streamgmm ARGS`` in a subprocess; also the listening IPs of its processes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamgmm", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+    listeners, parent, deadline = set(), psutil.Process(proc.pid), time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            procs = [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        for p in procs:
+            try:
+                listeners.update(
+                    c.laddr.ip for c in p.net_connections("inet") if c.status == psutil.CONN_LISTEN
+                )
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), listeners
+
+
+def _assert_one_line_error(stderr, *needles):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    for leak in LEAKS:
+        assert leak not in stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# -- subprocess: the tool as people run it ---------------------------------------------
+
+
+def test_fit_info_predict_leave_the_input_untouched(data_file, tmp_path):
+    before = _fingerprint(data_file)
+    model, labels = tmp_path / "model.h5", tmp_path / "labels.h5"
+
+    done, listeners = _run(*_fit_args(data_file, model)[:-1])  # with the progress lines
+    assert done.returncode == 0, done.stderr
+    assert "3 components, 3 features, full covariances, float64" in done.stdout
+    assert "iteration   1" in done.stderr
+    assert listeners == set(), "the default threaded run opens no socket"
+
+    done, _ = _run("info", model)
+    assert done.returncode == 0, done.stderr
+    assert "streamgmm model file, format 1" in done.stdout and "converged" in done.stdout
+
+    done, _ = _run("predict", model, data_file, "--dataset", "/points", "--out", labels, "--proba")
+    assert done.returncode == 0, done.stderr
+    gm = streamgmm.load(model)
+    with h5py.File(data_file, "r") as f:
+        X = f["points"][()]
+    with h5py.File(labels, "r") as f:
+        np.testing.assert_array_equal(f["labels"][()], gm.predict(X))
+        np.testing.assert_allclose(f["proba"][()], gm.predict_proba(X), rtol=1e-12)
+    assert _fingerprint(data_file) == before
+    assert sorted(os.listdir(tmp_path)) == ["labels.h5", "model.h5"]  # no temporary files left
+
+
+def test_errors_are_one_line_without_traceback_and_debug_shows_it(data_file, tmp_path):
+    done, _ = _run(*_fit_args(data_file, tmp_path / "m.h5", "--dataset", "/pointz"))
+    assert done.returncode == 1
+    _assert_one_line_error(done.stderr, "streamgmm fit: error:", "/pointz", "available:", "/points")
+    assert done.stdout == ""
+
+    done, _ = _run(*_fit_args(tmp_path / "nope.h5", tmp_path / "m.h5", "--debug"))
+    assert done.returncode != 0
+    assert "Traceback" in done.stderr and "nope.h5" in done.stderr
+
+
+def test_help_through_the_entry_point():
+    exe = shutil.which("streamgmm")
+    if exe is None:
+        pytest.skip("the streamgmm console script is not installed (pip install -e .)")
+    done = subprocess.run([exe, "fit", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--covariance-type" in done.stdout
+
+
+@pytest.mark.distributed
+def test_workers_listen_on_loopback_only(data_file, tmp_path):
+    done, listeners = _run(*_fit_args(data_file, tmp_path / "m.h5", "--workers", "2"))
+    assert done.returncode == 0, done.stderr
+    assert listeners, "the LocalCluster's sockets were not seen"
+    assert listeners <= {"127.0.0.1"}, listeners
+    local = streamgmm.load(tmp_path / "m.h5")
+    assert local.n_iter_ > 0
+
+
+# -- in process: every refused case ------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", (None, *COMMANDS))
+def test_help_for_each_command(capsys, command):
+    argv = ["--help"] if command is None else [command, "--help"]
+    assert cli.main(argv) == 0
+    assert "usage: streamgmm" in capsys.readouterr().out
+
+
+def test_out_equal_to_the_input_is_refused(data_file, capsys):
+    before = _fingerprint(data_file)
+    relative = os.path.relpath(data_file)
+    assert cli.main(_fit_args(data_file, relative, "--force")) == 1
+    _assert_one_line_error(capsys.readouterr().err, "is the input", "never overwritten")
+    assert _fingerprint(data_file) == before
+
+
+def test_predict_out_equal_to_the_model_is_refused(data_file, model_file, capsys):
+    argv = ["predict", str(model_file), str(data_file), "--dataset", "/points"]
+    assert cli.main([*argv, "--out", str(model_file), "--force"]) == 1
+    _assert_one_line_error(capsys.readouterr().err, "is the input")
+
+
+def test_existing_out_needs_force(data_file, tmp_path, capsys):
+    out = tmp_path / "model.h5"
+    out.write_text("precious")
+    assert cli.main(_fit_args(data_file, out)) == 1
+    _assert_one_line_error(capsys.readouterr().err, "already exists", "--force")
+    assert out.read_text() == "precious"
+    assert cli.main(_fit_args(data_file, out, "--force")) == 0
+    assert streamgmm.load(out).n_components == 3
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["fit", "{data}", "--dataset", "/points", "-k", "2", "--out", "{tmp}/no/m.h5"],
+         "does not exist"),
+        (["fit", "{tmp}", "--dataset", "/points", "-k", "2", "--out", "{tmp}/m.h5"],
+         "is a directory"),
+        (["fit", "{data}", "--dataset", "/grp", "-k", "2", "--out", "{tmp}/m.h5"], "is a group"),
+        (["fit", "{data}", "--dataset", "/labels", "-k", "2", "--out", "{tmp}/m.h5"],
+         "expected 2-D"),
+        (["fit", "{data}", "--dataset", "/points", "-k", "2", "--out", "{tmp}"], "is a folder"),
+        (["info", "{data}"], "not a streamgmm model file"),
+        (["predict", "{model}", "{other}", "--dataset", "/points", "--out", "{tmp}/l.h5"],
+         "X has 2 features, but GaussianMixture is expecting 3"),
+        (["demo", "--size", "lots", "--out", "{tmp}/d"], "is not a size"),
+    ],
+    ids=["no-folder", "data-dir", "group", "1-d", "out-dir", "info-data", "features", "size"],
+)  # fmt: skip
+def test_errors_exit_1_with_one_line(data_file, model_file, tmp_path, capsys, argv, needle):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["points"] = np.zeros((10, 2))
+    values = {"data": data_file, "tmp": tmp_path, "model": model_file, "other": other}
+    assert cli.main([a.format(**values) for a in argv]) == 1
+    _assert_one_line_error(capsys.readouterr().err, needle)
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["fit", "{data}", "--dataset", "/points", "--out", "m.h5"], "required: -k"),
+        (["fit", "{data}", "--dataset", "/points", "-k", "0", "--out", "m.h5"], ">= 1"),
+        (["fit", "{data}", "--dataset", "/points", "-k", "2", "--out", "m.h5",
+          "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not allowed with"),
+        (["select", "{data}", "--dataset", "/points", "-k", "5..2"], "ranges go up"),
+        (["select", "{data}", "--dataset", "/points", "-k", "a..b"], "expected numbers"),
+        (["frobnicate"], "invalid choice"),
+    ],
+    ids=["no-k", "k-0", "both-clusters", "range-down", "range-words", "command"],
+)  # fmt: skip
+def test_usage_errors_exit_2(data_file, capsys, argv, needle):
+    assert cli.main([a.format(data=data_file) for a in argv]) == 2
+    _assert_one_line_error(capsys.readouterr().err, needle)
+
+
+def test_checkpoint_is_passed_on_or_said_to_be_unavailable(data_file, tmp_path, capsys):
+    argv = _fit_args(data_file, tmp_path / "m.h5", "--checkpoint", str(tmp_path / "c.h5"))
+    supported = "checkpoint" in inspect.signature(streamgmm.GaussianMixture.fit).parameters
+    status = cli.main(argv)
+    if supported:
+        assert status == 0 and (tmp_path / "c.h5").exists()
+    else:
+        assert status == 1
+        _assert_one_line_error(capsys.readouterr().err, "--checkpoint is not available yet")
+        assert not (tmp_path / "m.h5").exists()
+
+
+def test_paths_with_spaces_and_unicode(data_file, tmp_path, capsys):
+    folder = tmp_path / "données à part"
+    folder.mkdir()
+    data = folder / "my data.h5"
+    shutil.copy(data_file, data)
+    out = folder / "modèle 1.h5"
+    assert cli.main(_fit_args(data, out)) == 0
+    assert cli.main(["info", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+
+
+def test_select_prints_the_table_and_saves_the_best(data_file, tmp_path, capsys):
+    best, plot = tmp_path / "best.h5", tmp_path / "bic.png"
+    argv = ["select", str(data_file), "--dataset", "/points", "-k", "1..2,4", "--random-state",
+            "0", "--no-progress", "--out", str(best), "--plot", str(plot)]  # fmt: skip
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(r[0]) for r in rows] == [1, 2, 4]
+    bics = {int(r[0]): float(r[1]) for r in rows}
+    k_best = min(bics, key=bics.get)
+    assert f"best by BIC: K={k_best}" in out
+    gm = streamgmm.load(best)
+    with h5py.File(data_file, "r") as f:
+        X = f["points"][()]
+    assert gm.n_components == k_best
+    assert gm.bic(X) == pytest.approx(bics[k_best], rel=1e-9, abs=0.01)
+    if _has_matplotlib():
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _has_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "text, ks",
+    [("3", [3]), ("1..4", [1, 2, 3, 4]), ("2,4,8", [2, 4, 8]), ("1..3,2,6", [1, 2, 3, 6])],
+)
+def test_parse_components(text, ks):
+    assert cli.parse_components(text) == ks
