@@ -51,6 +51,14 @@ class ModelAssigner:
         )
         with np.errstate(divide="ignore"):  # a zero weight is a -inf log weight, as in sklearn
             self.log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
+        # The fused kernel's view of the parameters; same rounding order as the
+        # weighted_log_prob_* kernels: (log pi + log det) - d/2 log(2 pi).
+        self.log_const = self.log_weights + self.log_det + (-0.5 * d * kernels.LOG_2PI)
+        # float64 also for float32 blocks: a float32 fit must equal the float64 fit of the
+        # same values to float32 rounding (API.md; test_estimator.py::
+        # test_float32_is_accumulated_in_float64), which a float32 E-step (1e-7 per
+        # iteration) does not keep. float32 blocks still read half the bytes.
+        self.fused_prec = np.ascontiguousarray(cov.fused_precisions(self.prec_chol, k, d))
 
     def log_resp(self, X):
         """(log_resp (n, K), log_norm (n,), first row whose density is not finite or -1)."""
@@ -67,6 +75,29 @@ class ModelAssigner:
             return resp, 0.0, bad
         kernels.exp_inplace(resp)
         return resp, kernels.weighted_sum(log_norm, sample_weight), -1
+
+    def statistics(self, X, sample_weight, with_m2=True):
+        """(nk, means, m2 in the layout of the covariance type or None, log_lik, bad row).
+
+        One fused pass over a kernel-ready block: E-step and moments tile by tile
+        (kernels.fused_block), no (n, K) responsibilities in memory.
+        """
+        cov = _covariance.get(self.covariance_type)
+        k, d = self.means.shape
+        nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
+        log_lik, bad = kernels.fused_block(
+            X,
+            sample_weight,
+            self.means,
+            self.fused_prec,
+            self.log_const,
+            cov.fused_diagonal,
+            with_m2,
+            nk,
+            means,
+            m2,
+        )
+        return nk, means, cov.fused_m2(m2) if with_m2 else None, log_lik, bad
 
 
 class NearestCentreAssigner:
@@ -109,6 +140,11 @@ def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, wi
     if row >= 0:
         return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
     w = as_weight_array(sample_weight, n)
+    if isinstance(assigner, ModelAssigner):
+        nk, means, m2, score, bad = assigner.statistics(X, w, with_m2)
+        if bad >= 0:
+            return zero.with_problem(row_offset + bad, -1, NONFINITE_DENSITY)
+        return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
     resp, score, bad = assigner.resp(X, w, row_offset)
     if bad >= 0:
         return zero.with_problem(row_offset + bad, -1, NONFINITE_DENSITY)

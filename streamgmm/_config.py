@@ -1,61 +1,108 @@
 """Layer 1: the one JIT policy and the few constants shared by every layer.
 
-Every kernel is compiled through :func:`jit`, so nogil, fastmath and caching are
+Every kernel is compiled through :func:`jit`, so nogil, fast-math flags and caching are
 decided here once (STYLE.md, "One JIT policy in one place").
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numba
+from numba.core.caching import FunctionCache
 
 logger = logging.getLogger("streamgmm")
 
 #: Guard added to every N_k, as scikit-learn does (``10 * eps``).
 NK_GUARD = 10.0 * float.fromhex("0x1.0p-52")
 
+#: LLVM fast-math flags of every kernel. ``contract`` fuses a*b+c into one FMA (one
+#: rounding instead of two) and ``reassoc`` lets sums over the rows of a tile run in SIMD
+#: lanes: both only change rounding, never NaN/inf semantics, so the finiteness checks in
+#: the kernels stay valid. Full fast-math (``nnan``, ``ninf``, ...) would let LLVM delete
+#: those checks; measured on the fused kernels it gained nothing over these two flags
+#: (benchmarks/bench_em.py, README "Speed"), so it is not used.
+FASTMATH = frozenset({"contract", "reassoc"})
+_OPTIONS = dict(nogil=True, fastmath=set(FASTMATH), error_model="numpy")
 
-def _cache_is_usable() -> bool:
-    """Tell whether Numba can write its on-disk cache for our kernels.
 
-    ``cache=True`` with no writable locator raises ``RuntimeError: cannot cache
-    function ... no locator available`` at import (RELIABILITY P11). Numba tries
-    ``NUMBA_CACHE_DIR``, then the package's ``__pycache__``, then a user-wide
-    folder; we accept the first two, which we can check cheaply, and otherwise
-    compile without caching (slower first fit, never a failed import).
+def _fingerprint() -> str:
+    """Hash of the policy and of every kernel source file.
+
+    Numba keys a cached kernel by its own file's timestamp and bytecode only, so an edit
+    to this policy or to a helper in another kernel module would load stale machine code.
+    """
+    h = hashlib.sha256(
+        repr(
+            sorted((k, sorted(v) if isinstance(v, set) else v) for k, v in _OPTIONS.items())
+        ).encode()
+    )
+    here = Path(__file__).parent
+    for path in [Path(__file__), *sorted((here / "_kernels").glob("*.py"))]:
+        try:
+            h.update(path.read_bytes())
+        except OSError:  # a zipped or stripped install: fall back to Numba's own key
+            pass
+    return h.hexdigest()
+
+
+_FINGERPRINT = _fingerprint()
+
+
+class _TolerantCache(FunctionCache):
+    """Numba's on-disk cache, but a cache file that cannot be read or written is a miss.
+
+    A corrupt, truncated or foreign index or data file (Numba unpickles both) otherwise
+    raises from the first call of a kernel; a cache folder that turns read-only would
+    fail the save. Either way the kernel is compiled in memory and the fit goes on
+    (test_kernels.py::test_import_and_fit_with_a_broken_cache).
+    """
+
+    def _index_key(self, sig, codegen):
+        return (*super()._index_key(sig, codegen), _FINGERPRINT)
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is a cache miss
+            logger.warning("ignoring unreadable Numba cache in %s (%s)", self.cache_path, exc)
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except Exception as exc:  # noqa: BLE001
+            logger.debug("could not write Numba cache in %s (%s)", self.cache_path, exc)
+
+
+def _enable_cache(dispatcher) -> None:
+    """Cache compiled code on disk where Numba finds a writable folder, else compile.
+
+    Numba looks in ``NUMBA_CACHE_DIR``, the package's ``__pycache__`` and a user-wide
+    folder, skipping read-only ones, and raises only when none is writable; then (or with
+    ``STREAMGMM_NO_CACHE`` set) kernels compile in memory: a slower first fit, never a
+    failed import. Measured (README "Speed"): a cold first fit compiles for about 30 s,
+    a warm one loads the kernels in about 1 s.
     """
     if os.environ.get("STREAMGMM_NO_CACHE"):
-        return False
-    candidates = []
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        candidates.append(Path(os.environ["NUMBA_CACHE_DIR"]))
-    candidates.append(Path(__file__).parent / "_kernels" / "__pycache__")
-    for folder in candidates:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-            return True
-        except OSError:
-            continue
-    logger.debug("no writable Numba cache folder; compiling kernels without cache")
-    return False
-
-
-CACHE = _cache_is_usable()
+        return
+    try:
+        dispatcher._cache = _TolerantCache(dispatcher.py_func)
+    except Exception as exc:  # noqa: BLE001 - "no locator available" or an OSError
+        logger.debug("no usable Numba cache for %s (%s)", dispatcher.py_func.__name__, exc)
 
 
 def jit(fn):
     """Compile ``fn`` with the project's policy.
 
-    nogil so Dask threads run blocks in parallel; serial (no ``parallel=True``:
-    Numba's parallel backend can abort when entered from several threads,
-    numba#9288); no fastmath (exactness first; issue "Speed" may relax it behind
-    a finiteness check); ``error_model="numpy"`` so a division by zero gives
-    inf/nan that we detect, instead of a Python exception inside a kernel.
+    nogil so Dask threads run blocks in parallel; serial (no ``parallel=True``: Numba's
+    parallel backend can abort when entered from several threads, numba#9288);
+    ``FASTMATH`` flags only; ``error_model="numpy"`` so a division by zero gives inf/nan
+    that we detect, instead of a Python exception inside a kernel.
     """
-    return numba.njit(nogil=True, cache=CACHE, fastmath=False, error_model="numpy")(fn)
+    dispatcher = numba.njit(**_OPTIONS)(fn)
+    _enable_cache(dispatcher)
+    return dispatcher

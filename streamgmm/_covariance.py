@@ -135,6 +135,12 @@ class CovarianceType:
     name: str
     log_prob_kernel: Callable
     scatter_kernel: Callable
+    #: the fused block kernel (kernels.fused_block) sees every type as full or diagonal:
+    #: precisions_cholesky -> its (K, d, d) or (K, 1, d) precisions, and its (K, d, d)
+    #: second moments -> the layout of m2
+    fused_diagonal: bool
+    fused_precisions: Callable[[np.ndarray, int, int], np.ndarray]
+    fused_m2: Callable[[np.ndarray], np.ndarray]
     m2_shape: Callable[[int, int], tuple]
     prec_shape: Callable[[int, int], tuple]
     #: the Chan correction  c_k * delta_k delta_k^T  in the layout of m2
@@ -172,6 +178,9 @@ REGISTRY: dict[str, CovarianceType] = {
         name="full",
         log_prob_kernel=kernels.weighted_log_prob_full,
         scatter_kernel=kernels.scatter_full,
+        fused_diagonal=False,
+        fused_precisions=lambda u, k, d: u,
+        fused_m2=lambda m2: m2,
         m2_shape=lambda k, d: (k, d, d),
         prec_shape=lambda k, d: (k, d, d),
         chan_correction=lambda c, dm: c[:, None, None] * dm[:, :, None] * dm[:, None, :],
@@ -188,6 +197,9 @@ REGISTRY: dict[str, CovarianceType] = {
         name="tied",
         log_prob_kernel=kernels.weighted_log_prob_tied,
         scatter_kernel=kernels.scatter_tied,
+        fused_diagonal=False,
+        fused_precisions=lambda u, k, d: np.broadcast_to(u, (k, d, d)),
+        fused_m2=lambda m2: m2.sum(axis=0),
         m2_shape=lambda k, d: (d, d),
         prec_shape=lambda k, d: (d, d),
         chan_correction=lambda c, dm: np.einsum("k,ki,kj->ij", c, dm, dm),
@@ -204,6 +216,9 @@ REGISTRY: dict[str, CovarianceType] = {
         name="diag",
         log_prob_kernel=kernels.weighted_log_prob_diag,
         scatter_kernel=kernels.scatter_diag,
+        fused_diagonal=True,
+        fused_precisions=lambda u, k, d: u.reshape(k, 1, d),
+        fused_m2=lambda m2: np.diagonal(m2, axis1=1, axis2=2).copy(),
         m2_shape=lambda k, d: (k, d),
         prec_shape=lambda k, d: (k, d),
         chan_correction=lambda c, dm: c[:, None] * dm**2,
@@ -220,6 +235,9 @@ REGISTRY: dict[str, CovarianceType] = {
         name="spherical",
         log_prob_kernel=kernels.weighted_log_prob_spherical,
         scatter_kernel=kernels.scatter_spherical,
+        fused_diagonal=True,
+        fused_precisions=lambda u, k, d: np.broadcast_to(u[:, None, None], (k, 1, d)),
+        fused_m2=lambda m2: np.trace(m2, axis1=1, axis2=2),
         m2_shape=lambda k, d: (k,),
         prec_shape=lambda k, d: (k,),
         chan_correction=lambda c, dm: c * (dm**2).sum(axis=1),

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from conftest import COVARIANCE_TYPES
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from streamgmm import _covariance, _kernels
 from streamgmm._block import ModelAssigner, block_statistics
 from streamgmm._mstep import Params
+from streamgmm._stats import NONFINITE_DENSITY
+
+from conftest import COVARIANCE_TYPES
 
 
 def random_params(covariance_type, k, d, seed):
@@ -165,3 +171,147 @@ def test_block_statistics_accepts_layouts(layout):
     got = block_statistics(Y, None, 0, "full", ModelAssigner(params, "full"))
     np.testing.assert_array_equal(got.m2, ref.m2)
     assert got.log_lik == ref.log_lik
+
+
+def test_exp_nonpositive_against_libm():
+    x = -np.random.RandomState(7).exponential(40.0, 4000)
+    x[:6] = [0.0, -1e-300, -0.5 * np.log(2), -707.9, -708.5, -np.inf]
+    got = x.copy()
+    _kernels.exp_nonpositive(got, np.empty_like(got))
+    want = np.exp(x)
+    kept = x >= _kernels.EXP_FLOOR
+    np.testing.assert_allclose(got[kept], want[kept], rtol=3e-16, atol=0)
+    assert np.all(got[~kept] == 0.0)
+    nan = np.array([np.nan])
+    _kernels.exp_nonpositive(nan, np.empty(1))
+    assert np.isnan(nan[0])
+
+
+def naive_block(covariance_type, X, w, params):
+    """(nk, means, m2, log-likelihood) from scipy densities and naive_moments."""
+    k, d = params.means.shape
+    lp = np.column_stack(
+        [
+            np.log(params.weights[j])
+            + multivariate_normal(
+                params.means[j], dense_cov(covariance_type, params.covariances, j, d)
+            ).logpdf(X)
+            for j in range(k)
+        ]
+    )
+    log_norm = logsumexp(lp, axis=1)
+    resp = np.exp(lp - log_norm[:, None])
+    return (*naive_moments(covariance_type, X, w, resp), w @ log_norm)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 300])
+def test_fused_block_against_naive(covariance_type, dtype, n):
+    """One fused pass gives scipy's log-likelihood and the naive moments (tile edges in n)."""
+    k, d = 3, 5
+    params = random_params(covariance_type, k, d, seed=8)
+    rng = np.random.RandomState(9)
+    X = (params.means[rng.randint(k, size=n)] + rng.randn(n, d)).astype(dtype)
+    w = rng.uniform(0.1, 2.0, n)
+    got = block_statistics(X, w, 0, covariance_type, ModelAssigner(params, covariance_type))
+    nk, means, m2, log_lik = naive_block(covariance_type, X.astype(np.float64), w, params)
+    got_m2 = got.m2
+    np.testing.assert_allclose(got.nk, nk, rtol=1e-12, atol=1e-300)
+    assert got.log_lik == pytest.approx(log_lik, rel=1e-12)
+    assert got.weight_sum == pytest.approx(w.sum(), rel=1e-15) and got.n_rows == n
+    live = nk > 1e-8 * nk.max()  # a component with ~no mass has ~no digits in its mean
+    np.testing.assert_allclose(got.means[live], means[live], rtol=1e-11, atol=1e-12)
+    if covariance_type != "tied":
+        got_m2, m2 = got.m2[live], m2[live]
+    np.testing.assert_allclose(got_m2, m2, rtol=1e-10, atol=1e-12 * w.sum())
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("start", ["near", "far"])
+def test_fused_block_offset_data(covariance_type, start):
+    """X + 1e8 and means 1e4 standard deviations away lose no digits of the moments."""
+    offset, k, d, n = 1e8, 3, 4, 500
+    params = random_params(covariance_type, k, d, seed=10)
+    params = params._replace(means=np.round(params.means * 2**20) / 2**20)
+    rng = np.random.RandomState(11)
+    Z = params.means[rng.randint(k, size=n)] + rng.randn(n, d)
+    Z = np.round(Z * 2**20) / 2**20  # Z + 1e8 is exact
+    w = rng.uniform(0.1, 2.0, n)
+    shifted = params
+    if start == "far":  # broad precisions, so every component keeps mass
+        cov = _covariance.get(covariance_type)
+        prec_chol = params.precisions_cholesky * 1e-4
+        shifted = Params(
+            params.weights, params.means + 1e4, cov.covariances_from_chol(prec_chol), prec_chol
+        )
+    base = block_statistics(Z, w, 0, covariance_type, ModelAssigner(shifted, covariance_type))
+    moved = Params(
+        shifted.weights, shifted.means + offset, shifted.covariances, shifted.precisions_cholesky
+    )
+    got = block_statistics(Z + offset, w, 0, covariance_type, ModelAssigner(moved, covariance_type))
+    np.testing.assert_allclose(got.nk, base.nk, rtol=1e-9)
+    np.testing.assert_allclose(got.means - offset, base.means, rtol=0, atol=4 * np.spacing(offset))
+    np.testing.assert_allclose(got.m2, base.m2, rtol=1e-9)
+    _, _, m2, _ = naive_block(covariance_type, Z, w, shifted)
+    np.testing.assert_allclose(base.m2, m2, rtol=1e-10)
+
+
+def test_fused_block_reports_the_first_overflowing_row():
+    params = random_params("full", 2, 3, seed=12)
+    X = np.random.RandomState(13).randn(200, 3)
+    X[[130, 170]] = 1e200  # squares overflow: log p = -inf
+    got = block_statistics(X, None, 1000, "full", ModelAssigner(params, "full"))
+    assert (got.bad_row, got.bad_kind) == (1130, NONFINITE_DENSITY)
+
+
+_CACHE_PROBE = """
+import logging, sys
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
+sys.path.insert(0, {folder!r})
+import probe
+print("result", probe.twice(21.0))
+"""
+
+
+@pytest.mark.parametrize("damage", ["garbled", "unwritable"])
+def test_import_and_fit_with_a_broken_cache(tmp_path, damage):
+    """A corrupt cache is a miss, an unusable folder means no cache: never a failed call.
+
+    A probe kernel compiled through streamgmm's ``jit`` stands in for the real ones (a
+    cold compile of those takes tens of seconds); then a real import and tiny fit run
+    with the unusable folder (falling back to the package's own cache).
+    """
+    (tmp_path / "probe.py").write_text(
+        "from streamgmm._config import jit\n\n@jit\ndef twice(x):\n    return 2.0 * x\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("STREAMGMM_NO_CACHE", None)
+    probe = _CACHE_PROBE.format(folder=str(tmp_path))
+
+    def run(code, **extra):
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=dict(env, **extra), capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    if damage == "garbled":
+        assert "result 42.0" in run(probe)
+        files = list((tmp_path / "cache").rglob("*.nb[ic]"))
+        assert files, "the probe was not cached"
+        for f in files:
+            f.write_bytes(b"\x80\x04garbage")
+        out = run(probe)
+        assert "result 42.0" in out and "ignoring unreadable Numba cache" in out
+    else:
+        (tmp_path / "file").write_text("")  # a folder below a file: unusable, also as root
+        env["NUMBA_CACHE_DIR"] = str(tmp_path / "file" / "cache")
+        # Only that folder, so Numba has no locator at all.
+        assert "result 42.0" in run(probe, NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator")
+        fit = (
+            "import numpy as np, streamgmm\n"
+            "X = np.random.RandomState(0).randn(40, 2)\n"
+            "print(streamgmm.GaussianMixture(2, max_iter=2, random_state=0).fit(X).n_iter_)\n"
+        )
+        assert run(f"import warnings; warnings.simplefilter('ignore')\n{fit}").strip() == "2"

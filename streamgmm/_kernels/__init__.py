@@ -11,6 +11,7 @@ from ._estep import (
     weighted_log_prob_tied,
     weighted_sum,
 )
+from ._fused import fused_block
 from ._moments import (
     scatter_diag,
     scatter_full,
@@ -18,10 +19,15 @@ from ._moments import (
     scatter_tied,
     weighted_means,
 )
+from ._tile import EXP_FLOOR, LOG_2PI, exp_nonpositive
 
 __all__ = [
+    "EXP_FLOOR",
+    "LOG_2PI",
+    "exp_nonpositive",
     "exp_inplace",
     "first_nonfinite",
+    "fused_block",
     "log_normalise",
     "min_sq_distance",
     "nearest_centre",

@@ -1,0 +1,208 @@
+"""Fused E-step and moments of one block, one tile of rows at a time (issue 4).
+
+For each tile (``_tile.TILE`` rows, transposed so rows are the SIMD dimension) the kernel
+computes the log-densities of every component, the weighted responsibilities and their
+moments before moving on, so a block's work stays in cache and no (n, K) array exists.
+One kernel serves every covariance type: ``diagonal`` selects diagonal precisions, given
+as (K, 1, d); tied and spherical are full and diag with shared or repeated precisions,
+their statistics summed by the caller (``_block.py``).
+
+Second moments stay centred exactly as before the fusion: each (tile, component) is
+centred on the tile's own weighted mean (one reduction over the tile, in cache) and merged
+into the block's running moments with the pairwise (Chan) update, so neither a data offset
+nor means far from the data cost digits (test_exactness.py::test_offset_data,
+test_kernels.py::test_fused_block_against_two_pass). Centring every tile on the current
+mean mu instead and subtracting ``s s^T / n`` at the end would save that reduction, but
+a tile holding a single row of a component has no spread to cancel against: measured on
+W1, one (tile, component) in five then needed the exact path anyway.
+
+A float32 block is read as float32 and computed in float64 (the E-step runs in the dtype
+of the precisions the caller passes: float32 ones would give log-densities to ~1e-6
+relative, which the float32 contract in API.md does not allow; see ``_block.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._config import jit
+from ._tile import TILE, load_tile, responsibilities
+
+
+@jit
+def _sq_mahalanobis_full(Xt, mean, U, D, Y, sq):
+    """sq[t] = ||(x_t - mean) @ U||^2 with U upper triangular, in the dtype of D."""
+    d = Xt.shape[0]
+    for j in range(d):
+        mu = mean[j]
+        for t in range(TILE):
+            D[j, t] = Xt[j, t] - mu  # in float64, then rounded to D's dtype
+    sq[:] = 0.0
+    for j in range(d):
+        # Column j of U four rows at a time: fewer loads and stores of Y per FMA.
+        head = (j + 1) % 4
+        Y[:] = 0.0
+        for m in range(head):
+            u = U[m, j]
+            for t in range(TILE):
+                Y[t] += D[m, t] * u
+        for m in range(head, j + 1, 4):
+            u0, u1, u2, u3 = U[m, j], U[m + 1, j], U[m + 2, j], U[m + 3, j]
+            for t in range(TILE):
+                Y[t] += D[m, t] * u0 + D[m + 1, t] * u1 + D[m + 2, t] * u2 + D[m + 3, t] * u3
+        for t in range(TILE):
+            sq[t] += Y[t] * Y[t]
+
+
+@jit
+def _sq_mahalanobis_diag(Xt, mean, p, D, sq):
+    """sq[t] = sum_j ((x_tj - mean_j) p_j)^2, in the dtype of D."""
+    d = Xt.shape[0]
+    sq[:] = 0.0
+    for j in range(d):
+        mu = mean[j]
+        for t in range(TILE):
+            D[j, t] = Xt[j, t] - mu
+        pj = p[j]
+        for t in range(TILE):
+            y = D[j, t] * pj
+            sq[t] += y * y
+
+
+@jit
+def _log_densities(Xt, means, prec, log_const, diagonal, D, Y, sq, lp):
+    """lp[k, t] = log pi_k + log N(x_t | k) for every component (as weighted_log_prob_*)."""
+    for k in range(means.shape[0]):
+        if diagonal:
+            _sq_mahalanobis_diag(Xt, means[k], prec[k, 0], D, sq)
+        else:
+            _sq_mahalanobis_full(Xt, means[k], prec[k], D, Y, sq)
+        for t in range(TILE):
+            lp[k, t] = log_const[k] - 0.5 * sq[t]
+
+
+@jit
+def _tile_mean(Xt, r, mu, mean_t):
+    """mean_t = weighted mean of the tile's rows minus mu; returns sum_t r."""
+    n_t = 0.0
+    for t in range(TILE):
+        n_t += r[t]
+    if n_t == 0.0:
+        return n_t
+    for j in range(Xt.shape[0]):
+        c = mu[j]
+        acc = 0.0
+        for t in range(TILE):
+            acc += r[t] * (Xt[j, t] - c)
+        mean_t[j] = acc / n_t
+    return n_t
+
+
+@jit
+def _centred_diffs(Xt, r, mu, mean_t, D, W):
+    """D = x - (mu + mean_t) in float64, W = r D.
+
+    The centre is rounded once, to the ulp of mu; moments about a centre that far from
+    the tile mean differ by a term of second order in it (n ulp^2).
+    """
+    for j in range(Xt.shape[0]):
+        c = mu[j] + mean_t[j]
+        for t in range(TILE):
+            x = Xt[j, t] - c
+            D[j, t] = x
+            W[j, t] = r[t] * x
+
+
+@jit
+def _scatter(D, W, diagonal, S):
+    """S[a, b] = sum_t W[a, t] D[b, t] for a <= b (a == b only when diagonal)."""
+    d = D.shape[0]
+    for a in range(d):
+        b = d if diagonal else a
+        while b + 3 < d:  # four columns per pass over W[a]
+            s0 = s1 = s2 = s3 = 0.0
+            for t in range(TILE):
+                wa = W[a, t]
+                s0 += wa * D[b, t]
+                s1 += wa * D[b + 1, t]
+                s2 += wa * D[b + 2, t]
+                s3 += wa * D[b + 3, t]
+            S[a, b], S[a, b + 1], S[a, b + 2], S[a, b + 3] = s0, s1, s2, s3
+            b += 4
+        for c in range(a if diagonal else b, a + 1 if diagonal else d):
+            acc = 0.0
+            for t in range(TILE):
+                acc += W[a, t] * D[c, t]
+            S[a, c] = acc
+
+
+@jit
+def _chan_add(n, mean, m2, n_t, mean_t, m2_t, with_m2, diagonal):
+    """Merge a tile's (n_t, mean_t, m2_t) into the running (n, mean, m2) in place; returns n."""
+    d = mean.shape[0]
+    total = n + n_t
+    if with_m2:
+        f = n * n_t / total
+        for a in range(d):
+            for b in range(a, a + 1 if diagonal else d):
+                m2[a, b] += m2_t[a, b] + f * (mean_t[a] - mean[a]) * (mean_t[b] - mean[b])
+    g = n_t / total
+    for a in range(d):
+        mean[a] += (mean_t[a] - mean[a]) * g
+    return total
+
+
+@jit
+def _finish(means, nk, mean_out, m2_out):
+    """Running means about mu -> absolute (0 where nk is 0); mirror the upper triangles."""
+    d = means.shape[1]
+    for k in range(means.shape[0]):
+        for a in range(d):
+            mean_out[k, a] = means[k, a] + mean_out[k, a] if nk[k] > 0.0 else 0.0
+            for b in range(a + 1, d):
+                m2_out[k, b, a] = m2_out[k, a, b]
+
+
+@jit
+def fused_block(X, sample_weight, means, prec, log_const, diagonal, with_m2, nk, mean_out, m2_out):
+    """Weighted log-likelihood and statistics of a block under a Gaussian mixture.
+
+    X (n, d) float32/float64; ``prec`` (K, d, d) upper-triangular precision Cholesky factors,
+    or (K, 1, d) diagonal ones when ``diagonal``; the E-step runs in prec's dtype.
+    ``log_const[k]`` = log pi_k + log det U_k - d/2 log(2 pi). Writes nk (K,), the exact
+    weighted means (K, d) (0 where nk is 0) and, when ``with_m2``, the centred second
+    moments (K, d, d) (only the diagonal when ``diagonal``). Returns (sum_i w_i log p(x_i),
+    first row whose log p is not finite or -1).
+    """
+    n, d = X.shape
+    n_components = means.shape[0]
+    Xt = np.empty((d, TILE), X.dtype)
+    De, Y, sq = (
+        np.empty((d, TILE), prec.dtype),
+        np.empty(TILE, prec.dtype),
+        np.empty(TILE, prec.dtype),
+    )
+    lp, buf = np.empty((n_components, TILE)), np.empty(n_components * TILE)
+    wt, top, total = np.empty(TILE), np.empty(TILE), np.empty(TILE)
+    D, W, mean_t, S = np.empty((d, TILE)), np.empty((d, TILE)), np.empty(d), np.zeros((d, d))
+    nk[:] = 0.0
+    mean_out[:] = 0.0  # the running means are kept about mu until _finish: digits of
+    m2_out[:] = 0.0  # a large offset are not rounded away tile after tile
+    log_lik = 0.0
+    for i0 in range(0, n, TILE):
+        tn = load_tile(X, sample_weight, i0, Xt, wt)
+        _log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp)
+        ll, bad = responsibilities(lp, wt, tn, top, total, buf)
+        if bad >= 0:
+            return 0.0, i0 + bad
+        log_lik += ll
+        for k in range(n_components):
+            n_t = _tile_mean(Xt, lp[k], means[k], mean_t)
+            if n_t == 0.0:  # every responsibility underflowed: nothing to add
+                continue
+            if with_m2:
+                _centred_diffs(Xt, lp[k], means[k], mean_t, D, W)
+                _scatter(D, W, diagonal, S)
+            nk[k] = _chan_add(nk[k], mean_out[k], m2_out[k], n_t, mean_t, S, with_m2, diagonal)
+    _finish(means, nk, mean_out, m2_out)
+    return log_lik, -1

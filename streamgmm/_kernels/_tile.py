@@ -1,0 +1,111 @@
+"""Tile helpers shared by the fused kernels: load a tile, a vectorisable exp, responsibilities.
+
+A *tile* is ``TILE`` consecutive rows of a block, stored transposed (``Xt[j, t]``) so that
+rows are the SIMD dimension: every inner loop runs over ``t in range(TILE)`` with a trip
+count known at compile time, which LLVM unrolls and vectorises without any fast-math flag
+beyond ``contract`` and ``reassoc`` (see ``_config.py``). The last tile of a block is padded
+with copies of its first row at weight 0, so no loop needs a remainder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._config import jit
+
+#: Rows per tile. 64 keeps a tile's diffs (d x 64) and log-densities (K x 64) in L1/L2 for
+#: the benchmark shapes and gives full-width unrolled loops; 32 measured 3x slower (LLVM
+#: stops vectorising the short loops), 128-256 no faster (benchmarks/bench_em.py).
+TILE = 64
+
+LOG_2PI = math.log(2.0 * math.pi)
+_LOG2E = 1.4426950408889634
+# ln 2 split so that k * _LN2_HI is exact for |k| < 2**11 (Cody and Waite).
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+# Adding 1.5 * 2**52 rounds to an integer that lands in the low bits of the float.
+_SHIFTER = 6755399441055744.0
+_EXPONENT_ONE = np.int64(1023) << np.int64(52)
+# Taylor coefficients 1/i!: on |r| <= ln(2)/2 the degree-13 remainder is below 5e-18.
+_C = tuple(1.0 / math.factorial(i) for i in range(14))
+#: Below this, exp is flushed to 0 (float64 would give a subnormal < 3.3e-308 there).
+EXP_FLOOR = -708.0
+
+
+@jit
+def load_tile(X, sample_weight, i0, Xt, wt):
+    """Copy rows i0.. of X transposed into Xt, weights into wt; returns the real row count."""
+    n, d = X.shape
+    tn = min(TILE, n - i0)
+    for t in range(TILE):
+        src = i0 + t if t < tn else i0  # padding: a real row, so every density is finite
+        for j in range(d):
+            Xt[j, t] = X[src, j]
+        wt[t] = sample_weight[src] if t < tn else 0.0
+    return tn
+
+
+@jit
+def exp_nonpositive(x, buf):
+    """x <- exp(x) elementwise for x <= 0, to about 1 ulp; buf: float64 scratch like x.
+
+    A branch-free Cody-Waite reduction and Horner polynomial, with 2**k built from the bits
+    of a float (AVX2 has no vector float -> int64 conversion), so all three loops vectorise.
+    Arguments below EXP_FLOOR give 0 (libm would give a subnormal): such a term is below
+    1e-307 of the row's largest one. NaN stays NaN (test_kernels.py::test_exp_nonpositive).
+    """
+    n = x.shape[0]
+    for t in range(n):
+        v = x[t]
+        low = v < EXP_FLOOR
+        v = EXP_FLOOR if low else v
+        kd = v * _LOG2E + _SHIFTER
+        buf[t] = kd
+        k = kd - _SHIFTER
+        r = (v - k * _LN2_HI) - k * _LN2_LO
+        p = _C[13]
+        for i in range(12, -1, -1):
+            p = p * r + _C[i]
+        x[t] = 0.0 if low else p
+    bits = buf.view(np.int64)
+    for t in range(n):
+        bits[t] = (bits[t] << 52) + _EXPONENT_ONE
+    for t in range(n):
+        x[t] *= buf[t]
+
+
+@jit
+def responsibilities(lp, wt, tn, top, total, buf):
+    """Turn log-densities lp (K, TILE) into w_t * resp in place; returns (sum w log p, bad).
+
+    ``bad`` is the first real row (t < tn) whose log-likelihood is not finite, or -1; one
+    exp per (component, row) and one log per row. ``top``, ``total``: (TILE,) scratch,
+    ``buf``: (K * TILE,) scratch.
+    """
+    n_components = lp.shape[0]
+    top[:] = lp[0]
+    for k in range(1, n_components):
+        for t in range(TILE):
+            top[t] = lp[k, t] if lp[k, t] > top[t] else top[t]
+    for k in range(n_components):
+        for t in range(TILE):
+            lp[k, t] -= top[t]
+    exp_nonpositive(lp.reshape(n_components * TILE), buf)
+    total[:] = 0.0
+    for k in range(n_components):
+        for t in range(TILE):
+            total[t] += lp[k, t]
+    log_lik = 0.0
+    for t in range(tn):
+        lse = top[t] + math.log(total[t])
+        if not np.isfinite(lse):
+            return 0.0, t
+        log_lik += wt[t] * lse
+    for t in range(TILE):
+        total[t] = wt[t] / total[t]
+    for k in range(n_components):
+        for t in range(TILE):
+            lp[k, t] *= total[t]
+    return log_lik, -1
