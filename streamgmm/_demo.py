@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -64,6 +65,7 @@ class DemoFit:
     memory_limit: int = 0
     rss_before: int | None = None
     peak_rss: int | None = None
+    em_peak_rss: int | None = None
 
     @property
     def init_seconds(self) -> float:
@@ -131,16 +133,49 @@ def fit(data: DemoData, seed: int = 0, callback=None) -> DemoFit:
         cache=False,
     )
     result = DemoFit(gm, 0.0, memory_limit=budget, rss_before=current_rss())
+    sampler = RssSampler()
 
     def record(info):
+        sampler.phase = "em"
         result.iteration_seconds.append(info.seconds)
         return bool(callback(info)) if callback is not None else False
 
     start = time.perf_counter()
-    gm.fit(X, callback=record)
+    with sampler:
+        gm.fit(X, callback=record)
     result.seconds = time.perf_counter() - start
     result.peak_rss = peak_rss()
+    result.em_peak_rss = sampler.peaks.get("em")
     return result
+
+
+class RssSampler:
+    """The highest resident memory seen per phase, sampled every ``interval`` seconds.
+
+    ``ru_maxrss`` gives one peak for the whole process; this tells the
+    initialisation's from the EM passes' (the phase is set by the fit callback).
+    """
+
+    def __init__(self, interval=0.02):
+        self.interval, self.phase, self.peaks = interval, "init", {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            rss = current_rss()
+            if rss is None:
+                return
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), rss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def block_rows(data: DemoData, budget: int) -> int:

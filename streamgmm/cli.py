@@ -223,11 +223,12 @@ def _demo_summary(data, result) -> str:
         f"{data.nbytes / per_iter / 1e9:.2f} GB/s)",
     ]
     if result.peak_rss:
-        before = f", {result.rss_before / 1e6:,.0f} MB before the fit" if result.rss_before else ""
-        lines.append(
-            f"  memory    peak RSS {result.peak_rss / 1e6:,.0f} MB{before}, "
-            f"for {data.nbytes / 1e6:,.0f} MB of data"
-        )
+        parts = [f"peak RSS {result.peak_rss / 1e6:,.0f} MB"]
+        if result.em_peak_rss:
+            parts.append(f"{result.em_peak_rss / 1e6:,.0f} MB during EM")
+        if result.rss_before:
+            parts.append(f"{result.rss_before / 1e6:,.0f} MB before the fit")
+        lines.append(f"  memory    {', '.join(parts)}; {data.nbytes / 1e6:,.0f} MB of data")
     lines.append(f"  {'component':>9}  weight (true)   mean             (true)")
     for j, idx in enumerate(_demo.match(gm, data.truth)):
         lines.append(
