@@ -307,13 +307,30 @@ def _staged(out):
 @contextlib.contextmanager
 def _scheduler(args):
     """The local threads by default; a cluster at --scheduler, or --workers local processes."""
-    if getattr(args, "scheduler", None):
+    if not (getattr(args, "scheduler", None) or getattr(args, "workers", None)):
+        yield None
+        return
+    # On Ctrl-C, distributed's cancelled gather task is reported by asyncio with a
+    # traceback; the user has asked to stop, and our one line says so.
+    asyncio_logger = logging.getLogger("asyncio")
+    level = asyncio_logger.level
+    asyncio_logger.setLevel(logging.CRITICAL)
+    try:
+        with _cluster(args) as client:
+            yield client
+    finally:
+        asyncio_logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _cluster(args):
+    if args.scheduler:
         from distributed import Client
 
         with Client(args.scheduler, timeout="20s", set_as_default=True) as client:
             _err(f"streamgmm: using the Dask cluster at {args.scheduler}")
             yield client
-    elif getattr(args, "workers", None):
+    else:
         from distributed import Client, LocalCluster
 
         threads = max(1, (os.cpu_count() or 1) // args.workers)
@@ -324,6 +341,7 @@ def _scheduler(args):
                 processes=True,
                 host="127.0.0.1",  # nothing listens beyond this machine
                 dashboard_address="127.0.0.1:0",
+                silence_logs=logging.CRITICAL,  # errors reach the user once, as our one line
             ) as cluster,
             Client(cluster) as client,
         ):
@@ -332,8 +350,6 @@ def _scheduler(args):
                 f"dashboard {client.dashboard_link}"
             )
             yield client
-    else:
-        yield None
 
 
 def _plot_selection(args, rows, best_k) -> None:

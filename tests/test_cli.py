@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -143,6 +144,54 @@ def test_help_through_the_entry_point():
         pytest.skip("the streamgmm console script is not installed (pip install -e .)")
     done = subprocess.run([exe, "fit", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--covariance-type" in done.stdout
+
+
+def _interrupt_after_first_iteration(argv):
+    """Start ``python -m streamgmm ARGV``, send SIGINT after its first iteration line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamgmm", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("iteration"):
+            break
+    children = psutil.Process(proc.pid).children(recursive=True)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, "".join(seen) + err, time.monotonic() - start, children
+
+
+def _long_fit_args(tmp_path, *extra):
+    data = tmp_path / "big.h5"
+    with h5py.File(data, "w") as f:
+        f["points"] = make_blobs(seed=4, n_per=100_000, d=2, k=3)
+    return ["fit", data, "--dataset", "/points", "-k", "3", "--tol", "0", "--max-iter", "100000",
+            "--out", tmp_path / "m.h5", *extra]  # fmt: skip
+
+
+def test_ctrl_c_exits_130_with_one_line_and_writes_nothing(tmp_path):
+    status, stderr, seconds, _ = _interrupt_after_first_iteration(_long_fit_args(tmp_path))
+    assert status == 130
+    assert stderr.strip().splitlines()[-1] == "streamgmm fit: interrupted"
+    assert "Traceback" not in stderr
+    assert sorted(os.listdir(tmp_path)) == ["big.h5"]
+    print(f"seconds from SIGINT to exit: {seconds:.2f}")
+
+
+@pytest.mark.slow  # about 10 s of worker start-up
+@pytest.mark.distributed
+def test_ctrl_c_closes_the_local_cluster(tmp_path):
+    argv = _long_fit_args(tmp_path, "--workers", "2")
+    status, stderr, _, children = _interrupt_after_first_iteration(argv)
+    assert status == 130 and "Traceback" not in stderr, stderr
+    assert children, "no worker processes were seen"
+    psutil.wait_procs(children, timeout=10)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
 
 @pytest.mark.distributed
@@ -291,3 +340,8 @@ def _has_matplotlib():
 )
 def test_parse_components(text, ks):
     assert cli.parse_components(text) == ks
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert cli.main([]) == 2
+    assert "usage: streamgmm" in capsys.readouterr().out
