@@ -34,11 +34,19 @@ MIN_SPLIT_ROWS = 4096
 CACHE_SHARE = 0.5
 
 
+class InputTypeError(TypeError, ValueError):
+    """Input of a type streamgmm cannot fit (both errors, like scikit-learn's checks)."""
+
+
 def check_dtype(dtype, what="X") -> None:
     dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise InputTypeError(
+            f"Complex data not supported: {what} has dtype {dtype}. "
+            "Expected real numbers (float or int)."
+        )
     if dtype.kind not in "biuf":
         kind = {
-            "c": "complex numbers are not supported",
             "O": "object arrays are not supported; convert to a numeric dtype first",
             "U": "strings are not supported",
             "S": "byte strings are not supported",
@@ -46,7 +54,9 @@ def check_dtype(dtype, what="X") -> None:
             "m": "timedeltas are not supported",
             "V": "structured (compound) dtypes are not supported; select one numeric field",
         }.get(dtype.kind, "it is not numeric")
-        raise TypeError(f"{what} has dtype {dtype}: {kind}. Expected real numbers (float or int).")
+        raise InputTypeError(
+            f"{what} has dtype {dtype}: {kind}. Expected real numbers (float or int)."
+        )
 
 
 def check_shape(shape, what="X", min_samples=1) -> None:
@@ -60,10 +70,14 @@ def check_shape(shape, what="X", min_samples=1) -> None:
     n, d = shape
     if n == 0:
         raise ValueError(
-            f"{what} has 0 samples (shape {tuple(shape)}); at least {min_samples} required."
+            f"Found array with 0 sample(s) (shape={tuple(shape)}) while a minimum of "
+            f"{min_samples} is required."
         )
     if d == 0:
-        raise ValueError(f"{what} has 0 features (shape {tuple(shape)}); at least 1 required.")
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is "
+            "required."
+        )
     if n < min_samples:
         raise ValueError(
             f"Found array with {n} sample(s) (shape={tuple(shape)}) while a minimum of "
@@ -79,6 +93,18 @@ def auto_rows(n_samples: int, n_features: int, n_components: int) -> int:
     if n_samples >= 2 * MIN_SPLIT_ROWS:
         rows = min(rows, max(MIN_SPLIT_ROWS, math.ceil(n_samples / (2 * n_threads))))
     return int(min(rows, n_samples))
+
+
+class ArrayView:
+    """A NumPy array behind dask's ``from_array``, which would otherwise copy it whole
+    (dask >= 2025: ``x = x.copy()``); blocks are views (test_numpy_input_is_not_copied)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, index):
+        return self.array[index]
 
 
 class MemmapSource:
@@ -309,10 +335,22 @@ def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
         arr = _hdf5.from_h5py_dataset(X, rows)
         files = _hdf5_files(arr)
         return arr, f"{os.path.abspath(X.file.filename)}:{X.name}", files, files
+    if _is_sparse(X):
+        raise InputTypeError(
+            f"Sparse data was passed for {what}, but dense data is required. Use '.toarray()' "
+            "to convert to a dense numpy array (a Gaussian mixture's covariances are dense)."
+        )
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
         X = X.to_numpy()
     elif not hasattr(X, "shape") or not hasattr(X, "dtype"):
         X = np.asarray(X)
+    if X.dtype == object:  # numbers in an object array convert, as in scikit-learn
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(
+                f"{what} has dtype object and does not convert to float ({exc})."
+            ) from None
     check_shape(X.shape, what, min_samples)
     check_dtype(X.dtype, what)
     rows = _rows(chunk_size, X.shape, n_components, budget)
@@ -320,8 +358,18 @@ def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
     if ref is not None:
         arr = da.from_array(ref, chunks=(rows, X.shape[1]), asarray=True, lock=False, name=False)
         return arr, f"memmap {ref.path}", [], [ref.path]
-    arr = da.from_array(X, chunks=(rows, X.shape[1]), asarray=False, lock=False, name=False)
+    view = ArrayView(np.asarray(X))
+    arr = da.from_array(view, chunks=(rows, X.shape[1]), asarray=True, lock=False, name=False)
     return arr, "the input array", [], []
+
+
+def _is_sparse(X) -> bool:
+    module = type(X).__module__
+    if not module.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse
+
+    return scipy.sparse.issparse(X)
 
 
 def _hdf5_files(arr: da.Array) -> list:
@@ -361,7 +409,7 @@ def _weights_source(sample_weight, arr: da.Array):
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError("sample_weight must be finite and non-negative.")
     if not np.any(w > 0):
-        raise ValueError("sample_weight must have at least one positive entry.")
+        raise ValueError("sample_weight sums to zero: at least one weight must be positive.")
     return da.from_array(w, chunks=(arr.chunks[0],), name=False)
 
 

@@ -1,4 +1,4 @@
-"""Degenerate fits: the same outcome as scikit-learn, and never a NaN model (RELIABILITY 7.1, 7.3)."""
+"""Degenerate fits: the outcome of scikit-learn, never a NaN model (RELIABILITY 7.1, 7.3)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SK
 
 import streamgmm
+
 from conftest import COVARIANCE_TYPES, FITTED, assert_same_model, make_blobs, pinned_start
 
 

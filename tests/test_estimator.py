@@ -284,12 +284,8 @@ def test_float32_is_not_upcast():
     assert _peak_bytes_of_fit(X, **start) < 1.5 * X.nbytes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dask >= 2025 da.from_array copies its input (dask/array/core.py: x = x.copy()); "
-    "_sources.as_source must wrap NumPy arrays so blocks are views (requested)",
-)
 def test_numpy_input_is_not_copied():
+    """dask's from_array copies a NumPy array whole; _sources.ArrayView keeps blocks views."""
     X, start = _big_float32()
     assert _peak_bytes_of_fit(X, **start) < 0.25 * X.nbytes
 

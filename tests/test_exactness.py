@@ -5,6 +5,10 @@ from __future__ import annotations
 import dask
 import numpy as np
 import pytest
+from sklearn.datasets import load_wine
+
+import streamgmm
+
 from conftest import (
     COVARIANCE_TYPES,
     assert_same_model,
@@ -13,9 +17,6 @@ from conftest import (
     pinned_start,
     rel_err,
 )
-from sklearn.datasets import load_wine
-
-import streamgmm
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

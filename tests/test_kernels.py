@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -315,3 +317,18 @@ def test_import_and_fit_with_a_broken_cache(tmp_path, damage):
             "print(streamgmm.GaussianMixture(2, max_iter=2, random_state=0).fit(X).n_iter_)\n"
         )
         assert run(f"import warnings; warnings.simplefilter('ignore')\n{fit}").strip() == "2"
+
+
+def test_bench_em_smoke(tmp_path):
+    """benchmarks/bench_em.py runs end to end at a tiny size (no timing is asserted)."""
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_em.py"
+    out_json = tmp_path / "bench.json"
+    args = ["--only", "W1", "--scale", "0.002", "--runs", "1", "--no-compile", "--json"]
+    out = subprocess.run(
+        [sys.executable, str(script), *args, str(out_json)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "W1 " in out.stdout and "BLAS:" in out.stdout
+    result = json.loads(out_json.read_text())["results"]["W1"]
+    assert max(result["timing"]["diffs"].values()) < 1e-8  # same parameters as the oracle
+    assert result["memory"]["ours"]["peak_mb"] > 0

@@ -358,27 +358,7 @@ def test_init_arrays_in_float32_are_kept_like_sklearn():
 
 #: Each expected failure, with its reason. All are wording or input kinds decided in
 #: _sources.as_source (owned by the data-source layer); the changes are requested there.
-EXPECTED_FAILED_CHECKS = {
-    "check_all_zero_sample_weights_error": (
-        "as_source says 'sample_weight must have at least one positive entry'; the check "
-        "wants 'weight' and 'zero' in the message (requested)"
-    ),
-    "check_complex_data": (
-        "as_source raises TypeError 'complex numbers are not supported'; the check wants a "
-        "ValueError containing 'Complex data not supported' (requested)"
-    ),
-    "check_dtype_object": (
-        "as_source refuses object arrays; scikit-learn converts numeric object arrays to "
-        "float64 (requested)"
-    ),
-    "check_estimators_empty_data_messages": (
-        "as_source says 'X has 0 features (shape (12, 0))'; the check wants scikit-learn's "
-        "'0 feature(s) (shape=(12, 0)) while a minimum of 1 is required.' (requested)"
-    ),
-    "check_estimator_sparse_tag": "as_source does not reject scipy.sparse input by name",
-    "check_estimator_sparse_array": "as_source does not reject scipy.sparse input by name",
-    "check_estimator_sparse_matrix": "as_source does not reject scipy.sparse input by name",
-}
+EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 ESTIMATORS = [streamgmm.GaussianMixture()]
 

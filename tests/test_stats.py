@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import COVARIANCE_TYPES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamgmm._block import statistics_from_resp
 from streamgmm._stats import SuffStats, merge_all
+
+from conftest import COVARIANCE_TYPES
 
 
 def stats_of(X, w, resp, covariance_type):
