@@ -85,7 +85,8 @@ def responsibilities(lp, wt, tn, top, total, buf):
     ``buf``: (K * TILE,) scratch.
     """
     n_components = lp.shape[0]
-    top[:] = lp[0]
+    for t in range(TILE):  # not top[:] = lp[0]: its shape-error path compiles for seconds
+        top[t] = lp[0, t]
     for k in range(1, n_components):
         for t in range(TILE):
             top[t] = lp[k, t] if lp[k, t] > top[t] else top[t]
