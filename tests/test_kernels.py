@@ -227,6 +227,28 @@ def test_fused_block_against_naive(covariance_type, dtype, n):
     if covariance_type != "tied":
         got_m2, m2 = got.m2[live], m2[live]
     np.testing.assert_allclose(got_m2, m2, rtol=1e-10, atol=1e-12 * w.sum())
+    means_only = block_statistics(
+        X, w, 0, covariance_type, ModelAssigner(params, covariance_type), with_m2=False
+    )
+    assert means_only.m2 is None
+    np.testing.assert_array_equal(means_only.nk, got.nk)
+    np.testing.assert_allclose(means_only.means, got.means, rtol=1e-14, atol=1e-14)
+
+
+def test_fused_block_zero_weights():
+    """Zero sample weights and a zero mixture weight add nothing; empty means are 0."""
+    params = random_params("full", 3, 2, seed=14)
+    params = params._replace(weights=np.array([0.6, 0.4, 0.0]))
+    rng = np.random.RandomState(15)
+    X = rng.randn(150, 2) * 3
+    w = np.where(np.arange(150) % 3 == 0, 0.0, 1.0)
+    got = block_statistics(X, w, 0, "full", ModelAssigner(params, "full"))
+    kept = block_statistics(X[w > 0], None, 0, "full", ModelAssigner(params, "full"))
+    assert got.nk[2] == 0.0 and np.all(got.means[2] == 0.0) and np.all(got.m2[2] == 0.0)
+    np.testing.assert_allclose(got.nk, kept.nk, rtol=1e-13)
+    np.testing.assert_allclose(got.means, kept.means, rtol=1e-13)
+    np.testing.assert_allclose(got.m2, kept.m2, rtol=1e-12)
+    assert got.log_lik == pytest.approx(kept.log_lik, rel=1e-13)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

@@ -43,6 +43,7 @@ def _sq_mahalanobis_full(Xt, mean, U, D, Y, sq):
         for t in range(TILE):
             D[j, t] = Xt[j, t] - mu  # in float64, then rounded to D's dtype
     sq[:] = 0.0
+    zero = sq[0]  # a zero of D's dtype: a float64 literal would promote float32 sums
     Y0, Y1 = Y[:TILE], Y[TILE:]
     for j in range(0, d, 2):
         two = j + 1 < d
@@ -50,22 +51,22 @@ def _sq_mahalanobis_full(Xt, mean, U, D, Y, sq):
         Y0[:] = 0.0
         Y1[:] = 0.0
         for m in range(head):
-            a, b = U[m, j], U[m, j + 1] if two else 0.0
+            a, b = U[m, j], U[m, j + 1] if two else zero
             for t in range(TILE):
                 Y0[t] += D[m, t] * a
                 Y1[t] += D[m, t] * b
         for m in range(head, j + 1, 4):
             a0, a1, a2, a3 = U[m, j], U[m + 1, j], U[m + 2, j], U[m + 3, j]
-            b0 = b1 = b2 = b3 = 0.0
+            b0 = b1 = b2 = b3 = zero
             if two:
                 b0, b1, b2, b3 = U[m, j + 1], U[m + 1, j + 1], U[m + 2, j + 1], U[m + 3, j + 1]
             for t in range(TILE):
                 d0, d1, d2, d3 = D[m, t], D[m + 1, t], D[m + 2, t], D[m + 3, t]
                 Y0[t] += d0 * a0 + d1 * a1 + d2 * a2 + d3 * a3
                 Y1[t] += d0 * b0 + d1 * b1 + d2 * b2 + d3 * b3
-        b = U[j + 1, j + 1] if two else 0.0
+        b = U[j + 1, j + 1] if two else zero
         for t in range(TILE):
-            y1 = Y1[t] + (D[j + 1, t] * b if two else 0.0)
+            y1 = Y1[t] + (D[j + 1, t] * b if two else zero)
             sq[t] += Y0[t] * Y0[t] + y1 * y1
 
 
