@@ -4,11 +4,9 @@ A checkpoint *is* a model file (``streamgmm.load`` reads it: the parameters of t
 last finished iteration) plus a ``/checkpoint`` group with what a resumed fit
 needs to reach the very model of an uninterrupted one:
 
-- where the fit stands: the initialisation index, iterations done, the lower
-  bounds so far, whether this run or the whole fit has finished;
-- the random state right after the current initialisation (later
-  initialisations draw from it);
-- the best finished initialisation so far (``n_init > 1``);
+- every run of the fit (each ``n_init`` restart, advanced together): its
+  parameters, iterations done, lower bounds, whether it converged;
+- the random state after the initialisations;
 - the identity of the data (name, shape, dtype, block boundaries, file sizes and
   modification times) and of the settings, so a checkpoint of other data or other
   settings is refused.
@@ -32,27 +30,35 @@ import numpy as np
 from . import _modelfile
 
 CHECKPOINT_VERSION = 1
-#: settings that may change on resume
-RESUMABLE = ("max_iter", "tol", "verbose", "verbose_interval")
+#: settings that may change on resume (the others must match the checkpoint's)
+RESUMABLE = ("max_iter", "tol", "verbose", "verbose_interval", "cache", "memory_limit")
+PARAM_NAMES = ("weights", "means", "covariances", "precisions_cholesky")
 
 #: test hook: called between the fsync of the temporary file and the rename (P2)
 _before_replace = None
 
 
 @dataclass
+class RunState:
+    """One EM run as saved: parameters (float64) and where it stands."""
+
+    params: dict  # weights, means, covariances, precisions_cholesky
+    lower_bound: float
+    lower_bounds: list
+    n_iter: int
+    converged: bool
+    init: int
+
+
+@dataclass
 class CheckpointState:
     """Where a fit stands after a finished iteration."""
 
-    init: int
-    n_iter: int
-    lower_bound: float
-    lower_bounds: list
-    converged: bool
-    finished: bool
+    runs: list
     rng_state: tuple
     data_identity: dict
     settings_digest: str
-    best: dict | None = None  # {"params": {name: array}, "lower_bound", "n_iter", ...}
+    finished: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -126,15 +132,11 @@ def _fsync_folder(folder: str) -> None:
 
 def _write_state(g: h5py.Group, s: CheckpointState) -> None:
     g.attrs["checkpoint_version"] = np.int64(CHECKPOINT_VERSION)
-    g.attrs["init"] = np.int64(s.init)
-    g.attrs["n_iter"] = np.int64(s.n_iter)
-    g.attrs["lower_bound"] = np.float64(s.lower_bound)
-    g.attrs["converged"] = np.bool_(s.converged)
     g.attrs["finished"] = np.bool_(s.finished)
+    g.attrs["n_runs"] = np.int64(len(s.runs))
     g.attrs["settings_digest"] = s.settings_digest
     g.attrs["data_identity"] = json.dumps(s.data_identity, sort_keys=True)
     g.attrs["extra"] = json.dumps(s.extra, sort_keys=True)
-    g.create_dataset("lower_bounds", data=np.asarray(s.lower_bounds, dtype=np.float64))
     name, keys, pos, has_gauss, gauss = s.rng_state
     rng = g.create_group("rng")
     rng.attrs["name"] = str(name)
@@ -142,13 +144,16 @@ def _write_state(g: h5py.Group, s: CheckpointState) -> None:
     rng.attrs["has_gauss"] = np.int64(has_gauss)
     rng.attrs["cached_gaussian"] = np.float64(gauss)
     rng.create_dataset("keys", data=np.asarray(keys, dtype=np.uint32))
-    if s.best is not None:
-        best = g.create_group("best")
-        for key in ("lower_bound", "n_iter", "converged"):
-            best.attrs[key] = _modelfile._plain_scalar(s.best[key])
-        best.create_dataset("lower_bounds", data=np.asarray(s.best["lower_bounds"], float))
-        for key, value in s.best["params"].items():
-            best.create_dataset(key, data=np.asarray(value, dtype=np.float64))
+    runs = g.create_group("runs")
+    for i, run in enumerate(s.runs):
+        r = runs.create_group(str(i))
+        r.attrs["lower_bound"] = np.float64(run.lower_bound)
+        r.attrs["n_iter"] = np.int64(run.n_iter)
+        r.attrs["converged"] = np.bool_(run.converged)
+        r.attrs["init"] = np.int64(run.init)
+        r.create_dataset("lower_bounds", data=np.asarray(run.lower_bounds, dtype=np.float64))
+        for key in PARAM_NAMES:
+            r.create_dataset(key, data=np.asarray(run.params[key], dtype=np.float64))
 
 
 def read_checkpoint(path):
@@ -209,30 +214,26 @@ def _read_state(g: h5py.Group, path: str) -> CheckpointState:
         _attr(rng, "has_gauss", int, path),
         _attr(rng, "cached_gaussian", float, path),
     )
-    best = None
-    if "best" in g:
-        b = _hard_group(g, "best", path)
-        best = {
-            "lower_bound": _attr(b, "lower_bound", float, path),
-            "n_iter": _attr(b, "n_iter", int, path),
-            "converged": _attr(b, "converged", bool, path),
-            "lower_bounds": _array(b, "lower_bounds", path).tolist(),
-            "params": {
-                k: _array(b, k, path)
-                for k in ("weights", "means", "covariances", "precisions_cholesky")
-            },
-        }
+    runs_group = _hard_group(g, "runs", path)
+    runs = []
+    for i in range(_attr(g, "n_runs", int, path)):
+        r = _hard_group(runs_group, str(i), path)
+        runs.append(
+            RunState(
+                params={k: _array(r, k, path) for k in PARAM_NAMES},
+                lower_bound=_attr(r, "lower_bound", float, path),
+                lower_bounds=_array(r, "lower_bounds", path).tolist(),
+                n_iter=_attr(r, "n_iter", int, path),
+                converged=_attr(r, "converged", bool, path),
+                init=_attr(r, "init", int, path),
+            )
+        )
     return CheckpointState(
-        init=_attr(g, "init", int, path),
-        n_iter=_attr(g, "n_iter", int, path),
-        lower_bound=_attr(g, "lower_bound", float, path),
-        lower_bounds=_array(g, "lower_bounds", path).tolist(),
-        converged=_attr(g, "converged", bool, path),
-        finished=_attr(g, "finished", bool, path),
+        runs=runs,
         rng_state=rng_state,
         data_identity=json.loads(_attr(g, "data_identity", str, path)),
         settings_digest=_attr(g, "settings_digest", str, path),
-        best=best,
+        finished=_attr(g, "finished", bool, path),
         extra=json.loads(_attr(g, "extra", str, path)),
     )
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._block import ModelAssigner
-from ._coordinator import statistics_pass
+from ._coordinator import statistics_pass_many
 from ._mstep import Params, m_step
 from ._sources import DataSource
 from ._stats import NONFINITE_DENSITY, NONFINITE_INPUT, SuffStats
@@ -76,40 +76,154 @@ def check_pass(stats: SuffStats, source: DataSource) -> None:
 
 
 class Reporter:
-    """scikit-learn's ``verbose`` messages (its contract: printed on stdout)."""
+    """scikit-learn's ``verbose`` messages (its contract: printed on stdout).
+
+    Restarts advance together, but their messages come out in scikit-learn's
+    order: the first unfinished run prints live, the others are held until the
+    runs before them have ended (test_estimator.py::test_verbose_output_matches_sklearn).
+    """
 
     def __init__(self, verbose: int, verbose_interval: int):
         self.verbose, self.interval = verbose, verbose_interval
-        self.t0 = self.t_iter = time.time()
+        self.t0: dict[int, float] = {}
+        self.t_iter: dict[int, float] = {}
+        self.held: dict[int, list[str]] = {}
+        self.ended: set[int] = set()
+        self.head = None
 
-    def init_begin(self, n_init: int) -> None:
-        if self.verbose == 1:
-            print(f"Initialization {n_init}")
-        elif self.verbose >= 2:
-            print(f"Initialization {n_init}")
-            self.t0 = self.t_iter = time.time()
+    def _emit(self, run: int, line: str) -> None:
+        if self.head is None:
+            self.head = run
+        if run == self.head:
+            print(line)
+        else:
+            self.held.setdefault(run, []).append(line)
 
-    def iteration(self, n_iter: int, change: float) -> None:
-        if n_iter % self.interval == 0:
+    def init_begin(self, run: int) -> None:
+        if self.verbose >= 1:
+            self.t0[run] = self.t_iter[run] = time.time()
+            self._emit(run, f"Initialization {run}")
+
+    def iteration(self, run: int, n_iter: int, change: float) -> None:
+        if self.verbose >= 1 and n_iter % self.interval == 0:
             if self.verbose == 1:
-                print(f"  Iteration {n_iter}")
-            elif self.verbose >= 2:
+                self._emit(run, f"  Iteration {n_iter}")
+            else:
                 now = time.time()
-                print(
-                    f"  Iteration {n_iter}\t time lapse {now - self.t_iter:.5f}s\t "
-                    f"ll change {change:.5f}"
+                self._emit(
+                    run,
+                    f"  Iteration {n_iter}\t time lapse {now - self.t_iter[run]:.5f}s\t "
+                    f"ll change {change:.5f}",
                 )
-                self.t_iter = now
+                self.t_iter[run] = now
 
-    def init_end(self, lower_bound: float, converged: bool) -> None:
+    def init_end(self, run: int, lower_bound: float, converged: bool) -> None:
+        if self.verbose < 1:
+            return
         status = "converged" if converged else "did not converge"
         if self.verbose == 1:
-            print(f"Initialization {status}.")
-        elif self.verbose >= 2:
-            print(
-                f"Initialization {status}. time lapse {time.time() - self.t0:.5f}s\t "
-                f"lower bound {lower_bound:.5f}."
+            self._emit(run, f"Initialization {status}.")
+        else:
+            self._emit(
+                run,
+                f"Initialization {status}. time lapse {time.time() - self.t0[run]:.5f}s\t "
+                f"lower bound {lower_bound:.5f}.",
             )
+        self.ended.add(run)
+        self._advance()
+
+    def _advance(self) -> None:
+        while self.head in self.ended:
+            self.ended.discard(self.head)
+            pending = sorted(self.held)
+            self.head = pending[0] if pending else None
+            for line in self.held.pop(self.head, []) if self.head is not None else []:
+                print(line)
+
+    def close(self) -> None:
+        """Print whatever is still held (runs that never ended: max_iter=0, a stop)."""
+        for run in sorted(self.held):
+            for line in self.held.pop(run):
+                print(line)
+
+
+@dataclass
+class EMRun:
+    """One EM run (an initialisation, or one model of a grid) as the loop advances it."""
+
+    params: Params
+    covariance_type: str
+    lower_bound: float = -math.inf  # the bound of the last iteration (or the warm start's)
+    lower_bounds: list = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+    done: bool = False
+    init: int = 0
+
+    def result(self, stopped: bool = False) -> EMResult:
+        return EMResult(
+            self.params,
+            self.n_iter,
+            self.converged,
+            self.lower_bound,
+            list(self.lower_bounds),
+            stopped,
+        )
+
+
+def run_em_many(
+    source: DataSource,
+    runs: list[EMRun],
+    *,
+    tol: float,
+    max_iter: int,
+    reg_covar: float,
+    callback: Callable[[IterationInfo], bool | None] | None = None,
+    reporter: Reporter | None = None,
+    after_iteration: Callable[[list[EMRun]], None] | None = None,
+) -> bool:
+    """Advance every run by E and M steps, all from the same pass over the data.
+
+    Each iteration reads every block once for all the runs still going (restarts
+    and model grids do not multiply the passes); a run stops at convergence or at
+    ``max_iter`` of its own. ``callback`` runs after each run's iteration, in run
+    order; a truthy return stops the whole loop after this iteration (returns
+    True). ``after_iteration(runs)`` runs once the iteration is complete (the
+    checkpoint hook). An exception, Ctrl-C included, propagates with every run
+    holding its last finished iteration.
+    """
+    stopped = False
+    while not stopped:
+        active = [r for r in runs if not r.done and r.n_iter < max_iter]
+        if not active:
+            break
+        t = time.perf_counter()
+        jobs = [
+            (ModelAssigner(r.params, r.covariance_type), r.covariance_type, True) for r in active
+        ]
+        all_stats = statistics_pass_many(source, jobs)
+        updates = []
+        for r, stats in zip(active, all_stats, strict=True):  # all or nothing per iteration
+            check_pass(stats, source)
+            updates.append((r, stats.log_lik / stats.weight_sum, m_step(stats, reg_covar)))
+        seconds = time.perf_counter() - t
+        for r, lower_bound, params in updates:
+            change = lower_bound - r.lower_bound
+            r.params, r.lower_bound, r.n_iter = params, lower_bound, r.n_iter + 1
+            r.lower_bounds.append(lower_bound)
+            r.converged = abs(change) < tol
+            r.done = r.converged or r.n_iter >= max_iter
+            if reporter is not None:
+                reporter.iteration(r.init, r.n_iter, change)
+                if r.done:
+                    reporter.init_end(r.init, r.lower_bound, r.converged)
+            if callback is not None:
+                copy = Params(*(a.copy() for a in params))
+                info = IterationInfo(r.n_iter, lower_bound, change, copy, seconds, r.init)
+                stopped = (bool(callback(info)) and not r.converged) or stopped
+        if after_iteration is not None:
+            after_iteration(runs)
+    return stopped
 
 
 def run_em(
@@ -125,30 +239,15 @@ def run_em(
     reporter: Reporter | None = None,
     init: int = 0,
 ) -> EMResult:
-    """Iterate E and M steps from ``params`` until convergence or ``max_iter``.
-
-    ``callback`` runs after each iteration; a truthy return stops here, before
-    convergence (``stopped_by_callback``); an exception from it propagates.
-    """
-    lower_bounds = []
-    converged = stopped = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        t = time.perf_counter()
-        previous = lower_bound
-        stats = statistics_pass(source, ModelAssigner(params, covariance_type), covariance_type)
-        check_pass(stats, source)
-        lower_bound = stats.log_lik / stats.weight_sum
-        params = m_step(stats, reg_covar)
-        lower_bounds.append(lower_bound)
-        change = lower_bound - previous
-        if reporter is not None:
-            reporter.iteration(n_iter, change)
-        converged = abs(change) < tol
-        if callback is not None:
-            copy = Params(*(a.copy() for a in params))
-            info = IterationInfo(n_iter, lower_bound, change, copy, time.perf_counter() - t, init)
-            stopped = bool(callback(info)) and not converged
-        if converged or stopped:
-            break
-    return EMResult(params, n_iter, converged, lower_bound, lower_bounds, stopped)
+    """Iterate E and M steps from ``params`` until convergence or ``max_iter`` (one run)."""
+    run = EMRun(params, covariance_type, lower_bound, init=init)
+    stopped = run_em_many(
+        source,
+        [run],
+        tol=tol,
+        max_iter=max_iter,
+        reg_covar=reg_covar,
+        callback=callback,
+        reporter=reporter,
+    )
+    return run.result(stopped)

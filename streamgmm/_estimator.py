@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any, Literal
@@ -10,7 +11,7 @@ from typing import Any, Literal
 import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.base import BaseEstimator, DensityMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -18,8 +19,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _covariance
 from ._block import ModelAssigner
 from ._coordinator import log_resp_array
-from ._em import EMResult, IterationInfo, Reporter, run_em
-from ._init import initialise
+from ._em import EMRun, IterationInfo
+from ._fitting import Interrupted, fit_runs
 from ._mstep import Params
 from ._sources import as_source
 from ._validation import (
@@ -143,12 +144,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         *,
         sample_weight: VectorLike | None = None,
         callback: Callback | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        resume: bool = False,
     ) -> GaussianMixture:
         """Estimate the parameters with EM; one pass over X per iteration.
 
         The fit runs ``n_init`` initialisations and keeps the one with the largest
-        lower bound; with ``warm_start`` and a fitted model, it continues from the
-        fitted parameters instead (one run, ``n_iter_`` counts this call only).
+        lower bound; the restarts advance together, every pass over the data
+        serving all of them. With ``warm_start`` and a fitted model, it continues
+        from the fitted parameters instead (one run, ``n_iter_`` counts this call
+        only).
         The fitted attributes change only when the fit completes: if it raises
         (bad data, a callback's exception, a ``ConvergenceWarning`` turned into an
         error), the estimator keeps its previous state.
@@ -168,12 +173,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             included): the model is the best initialisation so far, with
             ``converged_`` False if it had not converged, and no
             ``ConvergenceWarning``. An exception raised by the callback propagates.
+        checkpoint : str or os.PathLike, optional
+            A file written atomically after every iteration: a model file
+            (``streamgmm.load`` reads the best run so far) plus the state of the fit.
+        resume : bool, default=False
+            Continue from ``checkpoint`` instead of initialising: the result is the
+            model an uninterrupted fit gives. Refused if the data or the settings
+            differ (only ``max_iter``, ``tol``, ``verbose``, ``cache`` and
+            ``memory_limit`` may change).
+
+        Ctrl-C (``KeyboardInterrupt``) stops within about one block; the estimator
+        then holds the last finished iteration with ``converged_`` False, the
+        checkpoint holds it too, and the exception propagates.
 
         Returns
         -------
         self : GaussianMixture
         """
-        self._fit(X, sample_weight, callback)
+        self._fit(X, sample_weight, callback, checkpoint, resume)
         return self
 
     def fit_predict(
@@ -183,12 +200,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         *,
         sample_weight: VectorLike | None = None,
         callback: Callback | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        resume: bool = False,
     ) -> np.ndarray | da.Array:
         """Fit as :meth:`fit`, then return ``predict(X)`` (one more pass), shape (n_samples,)."""
-        self._fit(X, sample_weight, callback)
+        self._fit(X, sample_weight, callback, checkpoint, resume)
         return self.predict(X)
 
-    def _fit(self, X, sample_weight, callback):
+    def _fit(self, X, sample_weight, callback, checkpoint=None, resume=False):
         check_hyperparameters(self)
         source = as_source(
             X,
@@ -198,15 +217,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             min_samples=2,
             memory_limit=self.memory_limit,
         )
-        with source.session():
-            best, stopped = self._fit_source(source, callback)
         names = feature_names(X)
+        with source.session():
+            try:
+                best, stopped = self._fit_source(source, callback, checkpoint, resume, names)
+            except Interrupted as stop:
+                if stop.outcome is not None:  # keep the last finished iteration
+                    self._set_fitted(stop.outcome.best, source.dtype, source.n_features, names)
+                raise
         if not best.converged and self.max_iter > 0 and not stopped:
             # Before the attributes change: an error-filtered warning leaves the old state.
             warnings.warn(CONVERGENCE_MESSAGE, ConvergenceWarning, stacklevel=3)
         self._set_fitted(best, source.dtype, source.n_features, names)
 
-    def _fit_source(self, source, callback) -> tuple[EMResult, bool]:
+    def _fit_source(self, source, callback, checkpoint, resume, names):
         """The best run over the initialisations, and whether a callback stopped the fit.
 
         Sets no attribute (the estimator changes only when the fit has succeeded).
@@ -219,57 +243,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         inits = self._checked_inits(n_features)
         source.maybe_cache(self.cache, self.memory_limit)
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
-        if not do_init:
+        warm = None
+        if self.warm_start and hasattr(self, "converged_") and not resume:
             self._check_warm_start(n_features)
-        n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
-        reporter = Reporter(self.verbose, self.verbose_interval)
+            warm = EMRun(self._current_params(), self.covariance_type, self.lower_bound_)
 
-        best = None
-        for init in range(n_init):
-            reporter.init_begin(init)
-            if do_init:
-                params = initialise(
-                    source,
-                    self.covariance_type,
-                    self.n_components,
-                    self.init_params,
-                    self.reg_covar,
-                    random_state,
-                    *inits,
-                )
-                start_bound = -math.inf
-            else:
-                params, start_bound = self._current_params(), self.lower_bound_
-            result = run_em(
-                source,
-                params,
-                self.covariance_type,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                reg_covar=self.reg_covar,
-                lower_bound=start_bound,
-                callback=callback,
-                reporter=reporter,
-                init=init,
-            )
-            if self.max_iter == 0:
-                # scikit-learn: the last initialisation's parameters, lower bound -inf.
-                result.lower_bound = -math.inf
-                best = result
-            else:
-                reporter.init_end(result.lower_bound, result.converged)
-                # scikit-learn's rule, word for word (a first bound of -inf is replaced).
-                if (
-                    best is None
-                    or result.lower_bound > best.lower_bound
-                    or (best.lower_bound == -math.inf)
-                ):
-                    best = result
-            if result.stopped_by_callback:
-                return best, True
-        return best, False
+        def snapshot(result):
+            model = clone(self)
+            model._set_fitted(result, source.dtype, n_features, names)
+            return model
+
+        outcome = fit_runs(
+            self,
+            source,
+            inits=inits,
+            random_state=check_random_state(self.random_state),
+            warm=warm,
+            callback=callback,
+            checkpoint=checkpoint,
+            resume=resume,
+            snapshot=snapshot,
+        )
+        return outcome.best, outcome.stopped
 
     def _check_warm_start(self, n_features: int) -> None:
         check_n_features(self.n_features_in_, n_features)

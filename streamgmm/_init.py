@@ -6,7 +6,11 @@ Methods (scikit-learn's names):
   as scikit-learn does, so the same seed starts from the same rows.
 - ``k-means++``: greedy D^2 seeding on a row sample; the chosen rows start as in
   ``random_from_data``.
-- ``kmeans``: the same seeding, then at most ``KMEANS_MAX_PASSES`` Lloyd passes
+- ``kmeans``: the same seeding while the data have at most ``SEEDING_SAMPLE`` rows
+  (then it is scikit-learn's greedy k-means++ on every row); on larger data,
+  k-means|| over the blocks (``_seeding.py``: a few passes whose draws are keyed by
+  global row, so even small far clusters get a seed), then at most
+  ``KMEANS_MAX_PASSES`` Lloyd passes
   over all blocks (each one statistics pass with nearest-centre assignments).
   scikit-learn runs k-means to convergence (up to 300 passes); out of core that
   is unaffordable, so we stop at a few passes or when centres move by less than
@@ -17,6 +21,10 @@ Methods (scikit-learn's names):
 
 All random numbers come from ``random_state`` or are keyed by global row, so the
 start does not depend on chunking or scheduling.
+
+Several runs (``n_init`` restarts, a grid of models) are initialised together by
+:func:`initialise_many`: their random draws happen run by run, as consecutive fits
+would make them, and their passes over the data are shared.
 
 Sample weights act as row repetition: a row of weight w is w copies of it. A row
 picked as a starting centre is *one* copy (scikit-learn's one-hot responsibility),
@@ -30,15 +38,18 @@ responsibility vector per row, not per copy: equal to repetition in expectation 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ._block import NearestCentreAssigner, RandomAssigner, as_kernel_array, statistics_from_resp
-from ._coordinator import statistics_pass
+from ._coordinator import statistics_pass_many
 from ._em import check_pass
 from ._mstep import Params, initial_parameters, parameters_from_init
+from ._seeding import kmeans_parallel_many
 from ._sources import DataSource
+
+_INT32_MAX = np.iinfo(np.int32).max
 
 KMEANS_MAX_PASSES = 10
 KMEANS_TOL = 1e-4
@@ -47,6 +58,22 @@ SEEDING_SAMPLE = 50_000
 #: with integer weights, random_from_data shuffles sum(w) indices (as scikit-learn
 #: would on the repeated rows) up to max(n_samples, this); beyond, it draws rows.
 EXPANDED_DRAW_LIMIT = 2**24
+
+
+@dataclass
+class _Plan:
+    """How one run starts: from rows, from Lloyd passes, or from random responsibilities."""
+
+    n_components: int
+    covariance_type: str
+    kind: str  # "rows" | "lloyd" | "random"
+    indices: np.ndarray | None = None
+    centres: np.ndarray | None = None
+    seed: int = 0
+    stats: object = None
+    scale: float | None = None
+    passes: int = 0
+    closing: bool = False  # one more assignment to the final centres is due
 
 
 def initialise(
@@ -60,25 +87,137 @@ def initialise(
     means_init=None,
     precisions_init=None,
 ) -> Params:
+    """Initial parameters of one run (see :func:`initialise_many`)."""
+    return initialise_many(
+        source,
+        [(n_components, covariance_type)],
+        init_params,
+        reg_covar,
+        random_state,
+        weights_init,
+        means_init,
+        precisions_init,
+    )[0]
+
+
+def initialise_many(
+    source: DataSource,
+    specs,
+    init_params: str,
+    reg_covar: float,
+    random_state: np.random.RandomState,
+    weights_init=None,
+    means_init=None,
+    precisions_init=None,
+) -> list[Params]:
+    """Initial parameters of several runs ``specs = [(n_components, covariance_type), ...]``.
+
+    Random draws are made run by run, in order, exactly as consecutive calls of
+    :func:`initialise` would make them (Lloyd passes draw nothing); the passes over
+    the data are then shared: every Lloyd pass serves all k-means runs, one pass
+    draws every "random" run's responsibilities, one read fetches every run's rows.
+    """
     if weights_init is not None and means_init is not None and precisions_init is not None:
-        return parameters_from_init(covariance_type, weights_init, means_init, precisions_init)
-    if init_params == "random_from_data":
-        stats = _stats_of_rows(
-            source, _random_rows(source, n_components, random_state), covariance_type
-        )
-    elif init_params == "k-means++":
-        stats = _stats_of_rows(
-            source, _seed_indices(source, n_components, random_state), covariance_type
-        )
-    elif init_params == "kmeans":
-        stats = _kmeans_stats(source, covariance_type, n_components, random_state)
-    elif init_params == "random":
-        seed = int(random_state.randint(np.iinfo(np.int32).max))
-        stats = statistics_pass(source, RandomAssigner(seed, n_components), covariance_type)
+        return [
+            parameters_from_init(cov, weights_init, means_init, precisions_init) for _, cov in specs
+        ]
+    plans = _draw_plans(source, specs, init_params, random_state)
+    _run_rows(source, [p for p in plans if p.kind == "rows"])
+    _run_lloyd(source, [p for p in plans if p.kind == "lloyd"])
+    _run_random(source, [p for p in plans if p.kind == "random"])
+    return [
+        initial_parameters(p.stats, reg_covar, weights_init, means_init, precisions_init)
+        for p in plans
+    ]
+
+
+def _draw_plans(source, specs, init_params, random_state) -> list[_Plan]:
+    plans = []
+    large = source.n_samples > SEEDING_SAMPLE
+    for k, cov in specs:
+        if init_params == "random_from_data":
+            plans.append(_Plan(k, cov, "rows", indices=_random_rows(source, k, random_state)))
+        elif init_params == "k-means++":
+            plans.append(_Plan(k, cov, "rows", indices=_seed_indices(source, k, random_state)))
+        elif init_params == "kmeans":
+            plans.append(_Plan(k, cov, "lloyd"))
+            if not large:
+                seeds = _seed_indices(source, k, random_state)
+                plans[-1].centres = as_kernel_array(source.take_rows(seeds)).astype(np.float64)
+        elif init_params == "random":
+            plans.append(_Plan(k, cov, "random", seed=int(random_state.randint(_INT32_MAX))))
+        else:  # validated before; kept for safety
+            raise ValueError(f"Unimplemented initialization method {init_params!r}")
+    unseeded = [p for p in plans if p.kind == "lloyd" and p.centres is None]
+    if unseeded:  # large data: k-means|| over the blocks, its rounds shared by every run
+        seedings = kmeans_parallel_many(source, [p.n_components for p in unseeded], random_state)
+        for plan, seeding in zip(unseeded, seedings, strict=True):
+            plan.centres = seeding.centres
+            plan.passes = seeding.passes
+    return plans
+
+
+def _run_rows(source, plans) -> None:
+    if not plans:
+        return
+    everything = np.concatenate([p.indices for p in plans])
+    rows = as_kernel_array(source.take_rows(everything))  # one read for every run
+    _check_finite_rows(rows, everything, source)
+    total = _total_weight(source)
+    start = 0
+    for p in plans:
+        mine = rows[start : start + len(p.indices)]
+        start += len(p.indices)
+        stats = statistics_from_resp(mine, np.ones(len(mine)), np.eye(len(mine)), p.covariance_type)
+        p.stats = replace(stats, weight_sum=total, n_rows=source.n_samples)
+
+
+def _run_random(source, plans) -> None:
+    if not plans:
+        return
+    jobs = [(RandomAssigner(p.seed, p.n_components), p.covariance_type, True) for p in plans]
+    for p, stats in zip(plans, statistics_pass_many(source, jobs), strict=True):
         check_pass(stats, source)
-    else:  # validated before; kept for safety
-        raise ValueError(f"Unimplemented initialization method {init_params!r}")
-    return initial_parameters(stats, reg_covar, weights_init, means_init, precisions_init)
+        p.stats = stats
+
+
+def _run_lloyd(source, plans) -> None:
+    """Lloyd passes for every k-means run at once, until each has converged.
+
+    A run stops after KMEANS_MAX_PASSES or when its centres move by less than
+    KMEANS_TOL times the mean feature variance; then, if the labels changed in
+    its last pass, one more pass assigns rows to its final centres, as
+    scikit-learn's Lloyd loop does (test_init.py::test_kmeans_init_like_sklearn).
+    """
+    active = list(plans)
+    while active:
+        jobs = [(NearestCentreAssigner(p.centres), p.covariance_type, True) for p in active]
+        results = statistics_pass_many(source, jobs)
+        still = []
+        for p, stats in zip(active, results, strict=True):
+            check_pass(stats, source)
+            p.stats = stats
+            if p.closing:
+                continue
+            p.passes += 1
+            if p.scale is None:  # mean feature variance, from the first pass's moments
+                p.scale = _mean_variance(stats)
+            new = np.where((stats.nk > 0)[:, None], stats.means, p.centres)  # keep empty ones
+            shift = float(((new - p.centres) ** 2).sum())
+            p.centres = new
+            if shift <= KMEANS_TOL * p.scale or p.passes >= KMEANS_MAX_PASSES:
+                if shift > 0.0:
+                    p.closing = True
+                    still.append(p)
+            else:
+                still.append(p)
+        active = still
+
+
+def _total_weight(source: DataSource) -> float:
+    if source.sample_weight is None:
+        return float(source.n_samples)
+    return float(source.sample_weight.sum().compute())
 
 
 def _all_weights(source: DataSource) -> np.ndarray:
@@ -124,24 +263,6 @@ def _check_finite_rows(rows: np.ndarray, indices, source: DataSource) -> None:
         )
 
 
-def _stats_of_rows(source: DataSource, indices, covariance_type):
-    """Statistics of one-hot responsibilities on the given rows (row i -> component i).
-
-    Each picked row counts once (one copy of it), whatever its sample weight, and
-    the initial weights divide by the total weight, as scikit-learn's do by n.
-    """
-    rows = as_kernel_array(source.take_rows(indices))
-    _check_finite_rows(rows, indices, source)
-    ones = np.ones(len(indices))
-    stats = statistics_from_resp(rows, ones, np.eye(len(indices)), covariance_type)
-    total = (
-        source.n_samples
-        if source.sample_weight is None
-        else float(source.sample_weight.sum().compute())
-    )
-    return replace(stats, weight_sum=total, n_rows=source.n_samples)
-
-
 def _seed_indices(source: DataSource, n_components: int, random_state) -> np.ndarray:
     """Global row indices of K k-means++ seeds chosen on a uniform row sample."""
     n = source.n_samples
@@ -177,29 +298,6 @@ def _kmeans_plusplus(X, w, n_clusters, random_state) -> np.ndarray:
         chosen.append(int(cand[best]))
         closest = cand_closest[best]
     return np.asarray(chosen)
-
-
-def _kmeans_stats(source: DataSource, covariance_type, n_components, random_state):
-    """Seed, then Lloyd passes; returns the statistics of the final hard assignment."""
-    seeds = _seed_indices(source, n_components, random_state)
-    centres = as_kernel_array(source.take_rows(seeds)).astype(np.float64)
-    scale = None
-    for _ in range(KMEANS_MAX_PASSES):
-        stats = statistics_pass(source, NearestCentreAssigner(centres), covariance_type)
-        check_pass(stats, source)
-        if scale is None:  # mean feature variance, from the first pass's moments
-            scale = _mean_variance(stats)
-        new = np.where((stats.nk > 0)[:, None], stats.means, centres)  # keep empty clusters
-        shift = float(((new - centres) ** 2).sum())
-        centres = new
-        if shift <= KMEANS_TOL * scale:
-            break
-    if shift > 0.0:
-        # Labels changed in the last pass: assign to the final centres, as scikit-learn's
-        # Lloyd loop does after stopping on tol (test_init.py::test_kmeans_init_like_sklearn).
-        stats = statistics_pass(source, NearestCentreAssigner(centres), covariance_type)
-        check_pass(stats, source)
-    return stats
 
 
 def _mean_variance(stats) -> float:

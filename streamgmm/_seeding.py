@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._block import NearestCentreAssigner, as_kernel_array, as_weight_array
-from ._coordinator import reduce_pass, statistics_pass
+from ._coordinator import reduce_pass, statistics_pass_many
 from ._kernels._sampling import exponential_race, oversample
 from ._sources import DataSource
 
@@ -37,31 +37,55 @@ class Seeding:
 def kmeans_parallel(
     source: DataSource, n_clusters: int, random_state, rounds=ROUNDS, oversampling=OVERSAMPLING
 ) -> Seeding:
-    seed = int(random_state.randint(np.iinfo(np.int32).max))
+    """k-means|| seeding of one clustering; see :func:`kmeans_parallel_many`."""
+    return kmeans_parallel_many(source, [n_clusters], random_state, rounds, oversampling)[0]
+
+
+def kmeans_parallel_many(
+    source: DataSource, n_clusters, random_state, rounds=ROUNDS, oversampling=OVERSAMPLING
+) -> list[Seeding]:
+    """k-means|| seedings of several clusterings (restarts, a grid of K) sharing passes.
+
+    Random draws happen in a fixed order (every seeding's seed and first row, then
+    each reduction in turn), so the result depends on ``random_state`` only.
+    """
+    m = len(n_clusters)
+    seeds = [int(random_state.randint(np.iinfo(np.int32).max)) for _ in range(m)]
     passes = 0
     if source.sample_weight is None:
-        first = int(random_state.randint(source.n_samples))
+        firsts = [int(random_state.randint(source.n_samples)) for _ in range(m)]
     else:
-        _, first = reduce_pass(source, _race_block, seed, _race_merge, "race")
+        firsts = [int(r) for _, r in reduce_pass(source, _race_block, seeds, _race_merge, "race")]
         passes += 1
-    centres = as_kernel_array(source.take_rows([first])).astype(np.float64)
-    rows = [first]
-    cost, _, _ = reduce_pass(source, _round_block, (centres, seed, 0, 0.0), _round_merge, "knn")
+    first_rows = as_kernel_array(source.take_rows(firsts)).astype(np.float64)
+    centres = [first_rows[i : i + 1] for i in range(m)]
+    rows = [[f] for f in firsts]
+    payload = [(c, seed, 0, 0.0) for c, seed in zip(centres, seeds, strict=True)]
+    costs = [c for c, _, _ in reduce_pass(source, _round_block, payload, _round_merge, "knn")]
     passes += 1
-    ell = oversampling * n_clusters
     for r in range(1, rounds + 1):
-        if not cost > 0:  # every row sits on a centre already
+        rates = [
+            oversampling * k / cost if cost > 0 else 0.0
+            for k, cost in zip(n_clusters, costs, strict=True)
+        ]
+        if not any(rates):  # every row sits on a centre already
             break
-        payload = (centres, seed, r, ell / cost)
-        cost, new_rows, new_values = reduce_pass(source, _round_block, payload, _round_merge, "knn")
+        payload = [(c, seed, r, rate) for c, seed, rate in zip(centres, seeds, rates, strict=True)]
+        results = reduce_pass(source, _round_block, payload, _round_merge, "knn")
         passes += 1
-        keep = ~np.isin(new_rows, rows)
-        rows.extend(new_rows[keep].tolist())
-        centres = np.vstack([centres, new_values[keep]])
-    stats = statistics_pass(source, NearestCentreAssigner(centres), "diag", with_m2=False)
+        costs = []
+        for i, (cost, new_rows, new_values) in enumerate(results):
+            costs.append(cost)
+            keep = ~np.isin(new_rows, rows[i])
+            rows[i].extend(new_rows[keep].tolist())
+            centres[i] = np.vstack([centres[i], new_values[keep]])
+    jobs = [(NearestCentreAssigner(c), "diag", False) for c in centres]
+    counts = statistics_pass_many(source, jobs)
     passes += 1
-    chosen = reduce_candidates(centres, stats.nk, n_clusters, random_state)
-    return Seeding(chosen, len(centres), passes)
+    return [
+        Seeding(reduce_candidates(c, st.nk, k, random_state), len(c), passes)
+        for c, st, k in zip(centres, counts, n_clusters, strict=True)
+    ]
 
 
 def reduce_candidates(candidates, weights, n_clusters, random_state) -> np.ndarray:
@@ -91,16 +115,23 @@ def reduce_candidates(candidates, weights, n_clusters, random_state) -> np.ndarr
 
 
 def _round_block(X, sample_weight, row_offset, payload):
-    centres, seed, round_, rate = payload
+    """For each seeding: (block cost, rows drawn, their values)."""
     X = as_kernel_array(X)
     w = as_weight_array(sample_weight, X.shape[0])
-    selected = np.zeros(X.shape[0], dtype=np.bool_)
-    cost = oversample(X, w, centres, row_offset, seed, round_, rate, selected)
-    idx = np.flatnonzero(selected)
-    return cost, idx + row_offset, np.asarray(X[idx], dtype=np.float64)
+    out = []
+    for centres, seed, round_, rate in payload:
+        selected = np.zeros(X.shape[0], dtype=np.bool_)
+        cost = oversample(X, w, centres, row_offset, seed, round_, rate, selected)
+        idx = np.flatnonzero(selected)
+        out.append((cost, idx + row_offset, np.asarray(X[idx], dtype=np.float64)))
+    return out
 
 
 def _round_merge(parts):
+    return [_merge_one(column) for column in zip(*parts, strict=True)]
+
+
+def _merge_one(parts):
     costs, rows, values = zip(*parts, strict=True)
     d = values[0].shape[1]
     rows = np.concatenate(rows).astype(np.int64)
@@ -109,10 +140,10 @@ def _round_merge(parts):
     return float(sum(costs)), rows[order], values[order]
 
 
-def _race_block(X, sample_weight, row_offset, seed):
+def _race_block(X, sample_weight, row_offset, seeds):
     w = as_weight_array(sample_weight, np.shape(X)[0])
-    return exponential_race(w, row_offset, seed)
+    return [exponential_race(w, row_offset, seed) for seed in seeds]
 
 
 def _race_merge(parts):
-    return min(parts, key=lambda p: (p[0], p[1]))
+    return [min(column, key=lambda p: (p[0], p[1])) for column in zip(*parts, strict=True)]

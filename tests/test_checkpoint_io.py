@@ -12,6 +12,7 @@ import pytest
 import streamgmm
 from streamgmm._checkpoint import (
     CheckpointState,
+    RunState,
     read_checkpoint,
     remove_stale_temporaries,
     settings_digest,
@@ -26,16 +27,23 @@ def fitted():
     return streamgmm.GaussianMixture(3, random_state=0).fit(X)
 
 
-def state(gm, **kw):
-    rng = np.random.RandomState(5)
-    base = dict(
-        init=1,
-        n_iter=7,
+def state(gm, n_iter=7, **kw):
+    run = RunState(
+        params={
+            "weights": gm.weights_,
+            "means": gm.means_,
+            "covariances": gm.covariances_,
+            "precisions_cholesky": gm.precisions_cholesky_,
+        },
         lower_bound=gm.lower_bound_,
         lower_bounds=gm.lower_bounds_,
+        n_iter=n_iter,
         converged=False,
-        finished=False,
-        rng_state=rng.get_state(),
+        init=1,
+    )
+    base = dict(
+        runs=[run, RunState(**{**run.__dict__, "init": 2, "converged": True})],
+        rng_state=np.random.RandomState(5).get_state(),
         data_identity={"shape": [600, 3]},
         settings_digest=settings_digest(gm.get_params()),
     )
@@ -46,39 +54,22 @@ def state(gm, **kw):
 def test_round_trip_and_loadable_as_a_model(tmp_path):
     gm = fitted()
     path = tmp_path / "ckpt.h5"
-    best = {
-        "params": {
-            "weights": gm.weights_,
-            "means": gm.means_,
-            "covariances": gm.covariances_,
-            "precisions_cholesky": gm.precisions_cholesky_,
-        },
-        "lower_bound": -1.5,
-        "n_iter": 3,
-        "converged": True,
-        "lower_bounds": [-2.0, -1.5],
-    }
-    s = state(gm, best=best, extra={"note": "x"})
+    s = state(gm, finished=True, extra={"note": "x"})
     write_checkpoint(path, gm, s)
     record, got = read_checkpoint(path)
-    for name in (
-        "init",
-        "n_iter",
-        "lower_bound",
-        "lower_bounds",
-        "converged",
-        "finished",
-        "data_identity",
-        "settings_digest",
-        "extra",
-    ):
+    for name in ("data_identity", "settings_digest", "extra", "finished"):
         assert getattr(got, name) == getattr(s, name), name
+    assert len(got.runs) == 2
+    for want, have in zip(s.runs, got.runs, strict=True):
+        for name in ("lower_bound", "lower_bounds", "n_iter", "converged", "init"):
+            assert getattr(have, name) == getattr(want, name), name
+        for key, value in want.params.items():
+            np.testing.assert_array_equal(have.params[key], value)
     rs = np.random.RandomState()
     rs.set_state(got.rng_state)
     np.testing.assert_array_equal(
         rs.randint(0, 2**31, 5), np.random.RandomState(5).randint(0, 2**31, 5)
     )
-    np.testing.assert_array_equal(got.best["params"]["means"], gm.means_)
     loaded = streamgmm.load(path)
     np.testing.assert_array_equal(loaded.means_, gm.means_)
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.h5"]  # no temporary left
@@ -124,7 +115,7 @@ def test_sigkill_between_write_and_rename_keeps_the_previous_checkpoint(tmp_path
     )
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     _, got = read_checkpoint(path)
-    assert got.n_iter == 1
+    assert got.runs[0].n_iter == 1
     np.testing.assert_array_equal(streamgmm.load(path).means_, fitted().means_)
     assert len(list(tmp_path.iterdir())) == 2  # the killed writer's temporary
     assert remove_stale_temporaries(path) == 1

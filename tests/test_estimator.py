@@ -322,12 +322,13 @@ def test_callback_returning_true_stops_cleanly():
     assert_same_state(fitted_state(gm), fitted_state(three))
 
 
-def test_callback_stop_ends_the_remaining_initialisations():
+def test_callback_stop_ends_every_initialisation():
+    """Restarts advance together (one pass serves all): a stop ends them all there."""
     X = make_blobs(seed=5)
     inits = []
     gm = streamgmm.GaussianMixture(3, n_init=3, init_params="random_from_data", random_state=0)
     gm.fit(X, callback=lambda info: inits.append(info.init) or info.n_iter == 2)
-    assert inits == [0, 0] and gm.n_iter_ == 2
+    assert inits == [0, 1, 2, 0, 1, 2] and gm.n_iter_ == 2
 
 
 def test_changing_the_callback_params_does_not_change_the_fit():
