@@ -4,6 +4,7 @@ from ._em import IterationInfo
 from ._estimator import GaussianMixture
 from ._hdf5 import read_hdf5, write_hdf5
 from ._modelfile import load
+from ._selection import ModelSelection, select_model
 from ._validation import InvalidParameterError
 
 __version__ = "0.1.0"
@@ -13,7 +14,9 @@ __all__ = [
     "InvalidParameterError",
     "IterationInfo",
     "__version__",
+    "ModelSelection",
     "load",
     "read_hdf5",
+    "select_model",
     "write_hdf5",
 ]

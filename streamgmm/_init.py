@@ -112,6 +112,9 @@ def initialise_many(
 ) -> list[Params]:
     """Initial parameters of several runs ``specs = [(n_components, covariance_type), ...]``.
 
+    ``random_state`` is one RandomState for every run, or a list with one per run
+    (model selection: each model draws as its own fit would).
+
     Random draws are made run by run, in order, exactly as consecutive calls of
     :func:`initialise` would make them (Lloyd passes draw nothing); the passes over
     the data are then shared: every Lloyd pass serves all k-means runs, one pass
@@ -121,7 +124,8 @@ def initialise_many(
         return [
             parameters_from_init(cov, weights_init, means_init, precisions_init) for _, cov in specs
         ]
-    plans = _draw_plans(source, specs, init_params, random_state)
+    states = random_state if isinstance(random_state, list) else [random_state] * len(specs)
+    plans = _draw_plans(source, specs, init_params, states)
     _run_rows(source, [p for p in plans if p.kind == "rows"])
     _run_lloyd(source, [p for p in plans if p.kind == "lloyd"])
     _run_random(source, [p for p in plans if p.kind == "random"])
@@ -131,29 +135,31 @@ def initialise_many(
     ]
 
 
-def _draw_plans(source, specs, init_params, random_state) -> list[_Plan]:
+def _draw_plans(source, specs, init_params, states) -> list[_Plan]:
     plans = []
     large = source.n_samples > SEEDING_SAMPLE
-    for k, cov in specs:
+    for (k, cov), rs in zip(specs, states, strict=True):
         if init_params == "random_from_data":
-            plans.append(_Plan(k, cov, "rows", indices=_random_rows(source, k, random_state)))
+            plans.append(_Plan(k, cov, "rows", indices=_random_rows(source, k, rs)))
         elif init_params == "k-means++":
-            plans.append(_Plan(k, cov, "rows", indices=_seed_indices(source, k, random_state)))
+            plans.append(_Plan(k, cov, "rows", indices=_seed_indices(source, k, rs)))
         elif init_params == "kmeans":
             plans.append(_Plan(k, cov, "lloyd"))
             if not large:
-                seeds = _seed_indices(source, k, random_state)
+                seeds = _seed_indices(source, k, rs)
                 plans[-1].centres = as_kernel_array(source.take_rows(seeds)).astype(np.float64)
         elif init_params == "random":
-            plans.append(_Plan(k, cov, "random", seed=int(random_state.randint(_INT32_MAX))))
+            plans.append(_Plan(k, cov, "random", seed=int(rs.randint(_INT32_MAX))))
         else:  # validated before; kept for safety
             raise ValueError(f"Unimplemented initialization method {init_params!r}")
-    unseeded = [p for p in plans if p.kind == "lloyd" and p.centres is None]
+    unseeded = [i for i, p in enumerate(plans) if p.kind == "lloyd" and p.centres is None]
     if unseeded:  # large data: k-means|| over the blocks, its rounds shared by every run
-        seedings = kmeans_parallel_many(source, [p.n_components for p in unseeded], random_state)
-        for plan, seeding in zip(unseeded, seedings, strict=True):
-            plan.centres = seeding.centres
-            plan.passes = seeding.passes
+        seedings = kmeans_parallel_many(
+            source, [plans[i].n_components for i in unseeded], [states[i] for i in unseeded]
+        )
+        for i, seeding in zip(unseeded, seedings, strict=True):
+            plans[i].centres = seeding.centres
+            plans[i].passes = seeding.passes
     return plans
 
 

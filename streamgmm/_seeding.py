@@ -46,14 +46,16 @@ def kmeans_parallel_many(
 ) -> list[Seeding]:
     """k-means|| seedings of several clusterings (restarts, a grid of K) sharing passes.
 
-    Random draws happen in a fixed order (every seeding's seed and first row, then
-    each reduction in turn), so the result depends on ``random_state`` only.
+    ``random_state`` is one RandomState or a list, one per seeding. Random draws
+    happen in a fixed order (every seeding's seed and first row, then each
+    reduction in turn), so the result depends on the random states only.
     """
     m = len(n_clusters)
-    seeds = [int(random_state.randint(np.iinfo(np.int32).max)) for _ in range(m)]
+    states = random_state if isinstance(random_state, list) else [random_state] * m
+    seeds = [int(rs.randint(np.iinfo(np.int32).max)) for rs in states]
     passes = 0
     if source.sample_weight is None:
-        firsts = [int(random_state.randint(source.n_samples)) for _ in range(m)]
+        firsts = [int(rs.randint(source.n_samples)) for rs in states]
     else:
         firsts = [int(r) for _, r in reduce_pass(source, _race_block, seeds, _race_merge, "race")]
         passes += 1
@@ -83,8 +85,8 @@ def kmeans_parallel_many(
     counts = statistics_pass_many(source, jobs)
     passes += 1
     return [
-        Seeding(reduce_candidates(c, st.nk, k, random_state), len(c), passes)
-        for c, st, k in zip(centres, counts, n_clusters, strict=True)
+        Seeding(reduce_candidates(c, st.nk, k, rs), len(c), passes)
+        for c, st, k, rs in zip(centres, counts, n_clusters, states, strict=True)
     ]
 
 

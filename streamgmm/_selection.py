@@ -1,0 +1,177 @@
+"""Layer 8: model selection over a grid of n_components and covariance types.
+
+Every model of the grid (and every restart of each) advances in the same passes
+over the data: a grid of ten K costs the passes of its slowest model, not of ten
+fits. Each model draws its random numbers from its own copy of ``random_state``
+(a fresh one for an integer seed), so each equals the separate fit
+``GaussianMixture(K, covariance_type=c, **params).fit(X)`` exactly
+(test_selection.py).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from ._block import ModelAssigner
+from ._coordinator import statistics_pass_many
+from ._covariance import get as get_covariance
+from ._em import EMRun, run_em_many
+from ._estimator import GaussianMixture
+from ._fitting import best_run
+from ._init import initialise_many
+from ._sources import as_source
+from ._validation import check_hyperparameters
+
+CRITERIA = ("bic", "aic")
+
+
+@dataclass
+class ModelSelection:
+    """What :func:`select_model` found: one row per model, and the best model."""
+
+    criterion: str
+    rows: list = field(default_factory=list)  # dicts: n_components, covariance_type, ...
+    models: list = field(default_factory=list)  # fitted GaussianMixture, in row order
+    best_index: int = 0
+
+    @property
+    def best_(self) -> GaussianMixture:
+        return self.models[self.best_index]
+
+    def table(self) -> str:
+        """The rows as a Markdown table (the best row marked)."""
+        head = "| n_components | covariance_type | BIC | AIC | lower bound | converged | n_iter |"
+        lines = [head, "|---:|---|---:|---:|---:|---|---:|"]
+        for i, r in enumerate(self.rows):
+            mark = " *" if i == self.best_index else ""
+            lines.append(
+                f"| {r['n_components']}{mark} | {r['covariance_type']} | {r['bic']:.6g} | "
+                f"{r['aic']:.6g} | {r['lower_bound']:.6g} | {r['converged']} | {r['n_iter']} |"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def select_model(
+    X,
+    n_components=range(1, 11),
+    covariance_types=("full",),
+    *,
+    criterion: str = "bic",
+    sample_weight=None,
+    **params,
+) -> ModelSelection:
+    """Fit every (n_components, covariance_type) of a grid with shared passes; pick the best.
+
+    Parameters
+    ----------
+    X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+    n_components : iterable of int
+    covariance_types : iterable of {"full", "tied", "diag", "spherical"}
+    criterion : {"bic", "aic"}
+        Lower is better.
+    sample_weight : array-like of shape (n_samples,), optional
+    **params
+        Any other :class:`GaussianMixture` setting (``n_init``, ``random_state``,
+        ``tol``, ``max_iter``, ``reg_covar``, ``init_params``, ``chunk_size``, ...).
+
+    Returns
+    -------
+    ModelSelection
+        ``rows`` (n_components, covariance_type, bic, aic, lower_bound, converged,
+        n_iter), ``models`` (fitted estimators), ``best_`` and ``table()``.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    grid = [(int(k), c) for c in covariance_types for k in n_components]
+    if not grid:
+        raise ValueError("the grid is empty: give at least one n_components and covariance type")
+    templates = [GaussianMixture(k, covariance_type=c, **params) for k, c in grid]
+    for est in templates:
+        check_hyperparameters(est)
+    est0 = templates[0]
+    source = as_source(
+        X,
+        chunk_size=est0.chunk_size,
+        n_components=max(k for k, _ in grid),
+        sample_weight=sample_weight,
+        min_samples=2,
+        memory_limit=est0.memory_limit,
+    )
+    if source.n_samples < max(k for k, _ in grid):
+        raise ValueError(
+            "Expected n_samples >= n_components but got n_components = "
+            f"{max(k for k, _ in grid)}, n_samples = {source.n_samples}"
+        )
+    with source.session():
+        source.maybe_cache(est0.cache, est0.memory_limit)
+        per_model = _fit_grid(source, templates)
+        scores = _scores(source, per_model, grid)
+    return _assemble(templates, per_model, scores, source, criterion)
+
+
+def _fit_grid(source, templates):
+    specs, states, owners = [], [], []
+    for m, est in enumerate(templates):
+        rs = check_random_state(est.random_state)  # each model: its own fit's draws
+        for _ in range(est.n_init):
+            specs.append((est.n_components, est.covariance_type))
+            states.append(rs)
+            owners.append(m)
+    est0 = templates[0]
+    starts = initialise_many(source, specs, est0.init_params, est0.reg_covar, states)
+    runs = [
+        EMRun(p, spec[1], init=i) for i, (p, spec) in enumerate(zip(starts, specs, strict=True))
+    ]
+    run_em_many(source, runs, tol=est0.tol, max_iter=est0.max_iter, reg_covar=est0.reg_covar)
+    return [
+        best_run([r for r, o in zip(runs, owners, strict=True) if o == m], est0.max_iter)
+        for m in range(len(templates))
+    ]
+
+
+def _scores(source, results, grid):
+    """Mean log-likelihood of each final model: one shared pass."""
+    jobs = [(ModelAssigner(r.params, c), c, False) for r, (_, c) in zip(results, grid, strict=True)]
+    stats = statistics_pass_many(source, jobs)
+    return [s.log_lik / s.weight_sum for s in stats], stats[0].weight_sum
+
+
+def _assemble(templates, results, scores, source, criterion):
+    (means, n) = scores
+    out = ModelSelection(criterion)
+    late = []
+    for est, result, score in zip(templates, results, means, strict=True):
+        est._set_fitted(result, source.dtype, source.n_features)
+        p = get_covariance(est.covariance_type).n_parameters(est.n_components, source.n_features)
+        row = dict(
+            n_components=est.n_components,
+            covariance_type=est.covariance_type,
+            bic=-2 * score * n + p * math.log(n),
+            aic=-2 * score * n + 2 * p,
+            lower_bound=result.lower_bound,
+            converged=bool(result.converged),
+            n_iter=int(result.n_iter),
+        )
+        out.rows.append(row)
+        out.models.append(est)
+        if not result.converged and est.max_iter > 0:
+            late.append(f"{est.n_components}/{est.covariance_type}")
+    values = [r[criterion] for r in out.rows]
+    out.best_index = int(np.nanargmin(values))
+    if late:
+        warnings.warn(
+            f"{len(late)} model(s) did not converge ({', '.join(late)}). Try different init "
+            "parameters, or increase max_iter, tol, or check for degenerate data.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return out
