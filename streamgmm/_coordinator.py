@@ -25,6 +25,35 @@ from ._stats import merge_all
 SPLIT_EVERY = 8
 
 
+class BlockFailedError(RuntimeError):
+    """A block kept killing the workers that read it (RELIABILITY P5)."""
+
+    @classmethod
+    def from_killed_worker(cls, exc, source: DataSource) -> BlockFailedError:
+        key = getattr(exc, "task", None)
+        block = _block_of_key(key)
+        attempts = getattr(exc, "allowed_failures", 0) + 1
+        if block is None or block >= len(source.block_starts) - 1:
+            where = f"task {key!r}"
+        else:
+            a, b = source.block_starts[block], source.block_starts[block + 1] - 1
+            where = f"block {block} (rows {a:,}..{b:,}) of {source.name}"
+        return cls(
+            f"{where} killed the worker process reading it {attempts} times in a row; its "
+            "data or its reader crashes the process (corrupt file, memory limit). The last "
+            "checkpoint, if any, is intact."
+        )
+
+
+def _block_of_key(key):
+    """The row-block index in a dask key: (array, i, 0) for reads, (stats, 0, i) for ours."""
+    if not isinstance(key, tuple) or len(key) < 2:
+        return None
+    if isinstance(key[0], str) and key[0].startswith("streamgmm-") and len(key) == 3:
+        return int(key[2]) if key[1] == 0 else None
+    return int(key[1]) if isinstance(key[1], int) else None
+
+
 def reduction_graph(source: DataSource, block_fn, payload, merge_fn, prefix="pass") -> Delayed:
     """One pass as a Dask graph: ``block_fn(X, w, row_offset, payload)`` per block, then
     ``merge_fn(list)`` over a tree with fan-in SPLIT_EVERY. ``payload`` is one key."""
@@ -59,7 +88,12 @@ def reduction_graph(source: DataSource, block_fn, payload, merge_fn, prefix="pas
 def reduce_pass(source: DataSource, block_fn, payload, merge_fn, prefix="pass"):
     """Compute one map-reduce pass over the blocks (on the active scheduler)."""
     source.check_unchanged()
-    (value,) = dask.compute(reduction_graph(source, block_fn, payload, merge_fn, prefix))
+    try:
+        (value,) = dask.compute(reduction_graph(source, block_fn, payload, merge_fn, prefix))
+    except Exception as exc:
+        if type(exc).__name__ == "KilledWorker":  # distributed's, without importing it
+            raise BlockFailedError.from_killed_worker(exc, source) from exc
+        raise
     return value
 
 
