@@ -242,7 +242,7 @@ def _random_rows(source: DataSource, n_components: int, random_state) -> np.ndar
     """
     n = source.n_samples
     if source.sample_weight is None:
-        return random_state.choice(n, size=n_components, replace=False)
+        return distinct_draw(random_state, n, n_components)
     w = _all_weights(source)
     total = float(w.sum())
     integral = bool(np.all(w == np.floor(w)))
@@ -259,6 +259,21 @@ def _random_rows(source: DataSource, n_components: int, random_state) -> np.ndar
     return random_state.choice(n, size=n_components, replace=False, p=w / total)
 
 
+def distinct_draw(random_state, n: int, size: int) -> np.ndarray:
+    """``size`` distinct integers below ``n``: scikit-learn's ``choice(n, size,
+    replace=False)`` (same draws) up to EXPANDED_DRAW_LIMIT rows; beyond, that call
+    would shuffle all n indices (8n bytes: 500 MB at 62.5M rows, seen in the demo),
+    so draws are repeated until distinct, in O(size) memory."""
+    if n <= EXPANDED_DRAW_LIMIT:
+        return random_state.choice(n, size=size, replace=False)
+    chosen: dict[int, None] = {}
+    while len(chosen) < size:
+        for v in random_state.randint(0, n, size=2 * (size - len(chosen))):
+            if len(chosen) < size:
+                chosen.setdefault(int(v))
+    return np.fromiter(chosen, dtype=np.int64, count=size)
+
+
 def _check_finite_rows(rows: np.ndarray, indices, source: DataSource) -> None:
     bad = ~np.isfinite(rows)
     if bad.any():
@@ -273,7 +288,7 @@ def _seed_indices(source: DataSource, n_components: int, random_state) -> np.nda
     """Global row indices of K k-means++ seeds chosen on a uniform row sample."""
     n = source.n_samples
     m = min(n, max(SEEDING_SAMPLE, 10 * n_components))
-    sample_idx = np.sort(random_state.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+    sample_idx = np.sort(distinct_draw(random_state, n, m)) if m < n else np.arange(n)
     rows = as_kernel_array(source.take_rows(sample_idx)).astype(np.float64)
     _check_finite_rows(rows, sample_idx, source)
     w = source.take_weights(sample_idx)

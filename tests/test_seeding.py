@@ -44,3 +44,18 @@ def test_finds_a_small_far_cluster():
         hits += bool(d.max() < 4.0)
     # A uniform sample of 50 rows would include the 15-row cluster about 6 % of the time.
     assert hits >= 9, f"every cluster seeded in only {hits}/10 runs"
+
+
+def test_distinct_draw_is_sklearns_call_when_small_and_bounded_when_huge():
+    import tracemalloc
+
+    from streamgmm._init import distinct_draw
+
+    small = distinct_draw(np.random.RandomState(3), 10_000, 7)
+    np.testing.assert_array_equal(small, np.random.RandomState(3).choice(10_000, 7, replace=False))
+    tracemalloc.start()
+    big = distinct_draw(np.random.RandomState(3), 10**10, 50_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(np.unique(big)) == 50_000 and big.max() < 10**10
+    assert peak < 50e6  # a permutation of 1e10 indices would need 80 GB
