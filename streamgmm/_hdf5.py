@@ -317,38 +317,54 @@ def fingerprint(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def write_hdf5(array, path, dataset: str, *, overwrite: bool = False, batch: int | None = None):
-    """Compute a Dask array block by block and write it into an HDF5 dataset.
+def write_hdf5(array, path, dataset: str | None = None, *, overwrite: bool = False, batch=None):
+    """Compute Dask arrays block by block and write them into HDF5 datasets.
 
-    Only ``batch`` blocks (default: two per CPU) are held at once, so labels or
-    probabilities of data larger than memory are never materialised whole. The
-    file is created if needed; an existing dataset is replaced only with
-    ``overwrite=True``; a file that ``array`` itself reads is refused.
+    ``array`` is one Dask array (written to ``dataset``) or a mapping
+    ``{dataset: array}`` of arrays with the same row blocks, computed together
+    so that a shared input (labels and probabilities of one model, say) is read
+    once. Only ``batch`` blocks (default: two per CPU) are held at once, so
+    results for data larger than memory are never materialised whole. The file
+    is created if needed; an existing dataset is replaced only with
+    ``overwrite=True``; a file that the arrays themselves read is refused.
 
-    Returns the written dataset's name.
+    Returns the written datasets' names (one name for a single array).
     """
     import dask
 
+    single = not isinstance(array, dict)
+    arrays = {dataset: array} if single else dict(array)
+    if single and dataset is None:
+        raise ValueError("write_hdf5(array, path, dataset): name the dataset to write")
     path = os.path.abspath(os.fspath(path))
-    if path in files_of(array):
-        raise ValueError(f"refusing to write into {path}: it is an input of this computation")
-    if array.ndim == 2:
-        array = array.rechunk({1: -1})
-    blocks = list(array.to_delayed().ravel())
-    starts = np.concatenate([[0], np.cumsum(array.chunks[0])]).astype(int)
+    arrays = {
+        (n if n.startswith("/") else "/" + n): (a.rechunk({1: -1}) if a.ndim == 2 else a)
+        for n, a in arrays.items()
+    }
+    first = next(iter(arrays.values()))
+    for a in arrays.values():
+        if path in files_of(a):
+            raise ValueError(f"refusing to write into {path}: it is an input of this computation")
+        if a.chunks[0] != first.chunks[0]:
+            raise ValueError("write_hdf5: the arrays must have the same row blocks")
+    blocks = {n: list(a.to_delayed().ravel()) for n, a in arrays.items()}
+    starts = np.concatenate([[0], np.cumsum(first.chunks[0])]).astype(int)
     batch = batch or 2 * (os.cpu_count() or 1)
-    name = dataset if dataset.startswith("/") else "/" + dataset
     with h5py.File(path, "a") as f:
-        if name in f:
-            if not overwrite:
-                raise FileExistsError(f"{path} already has {name}; pass overwrite=True")
-            del f[name]
-        chunk_rows = int(max(1, min(max(array.chunks[0]), 65536)))
-        out = f.create_dataset(
-            name, shape=array.shape, dtype=array.dtype, chunks=(chunk_rows, *array.shape[1:])
-        )
-        for i in range(0, len(blocks), batch):
-            values = dask.compute(*blocks[i : i + batch])
-            for j, value in enumerate(values):
-                out[starts[i + j] : starts[i + j + 1]] = value
-    return name
+        outs = {}
+        for name, a in arrays.items():
+            if name in f:
+                if not overwrite:
+                    raise FileExistsError(f"{path} already has {name}; pass overwrite=True")
+                del f[name]
+            chunk_rows = int(max(1, min(max(a.chunks[0]), 65536)))
+            outs[name] = f.create_dataset(
+                name, shape=a.shape, dtype=a.dtype, chunks=(chunk_rows, *a.shape[1:])
+            )
+        for i in range(0, len(starts) - 1, batch):
+            todo = [blocks[n][i : i + batch] for n in arrays]
+            values = dask.compute(*todo)  # one graph: shared inputs are read once
+            for name, vals in zip(arrays, values, strict=True):
+                for j, value in enumerate(vals):
+                    outs[name][starts[i + j] : starts[i + j + 1]] = value
+    return next(iter(arrays)) if single else list(arrays)

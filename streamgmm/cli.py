@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import logging
 import math
 import os
@@ -74,9 +73,10 @@ def cmd_predict(args) -> int:
     X = read_hdf5(args.data, args.dataset, chunk_rows=args.chunk_rows)
     start = time.perf_counter()
     with _scheduler(args), _staged(args.out) as tmp:
-        write_hdf5(gm.predict(X), tmp, "/labels")
-        if args.proba:  # a second pass: each dataset is computed and written block by block
-            write_hdf5(gm.predict_proba(X), tmp, "/proba")
+        outputs = {"/labels": gm.predict(X)}
+        if args.proba:  # computed with the labels, from the same read of each block
+            outputs["/proba"] = gm.predict_proba(X)
+        write_hdf5(outputs, tmp)
     written = "/labels (int64)" + (f" and /proba (float64, {gm.n_components} columns)" * args.proba)
     _out(
         f"{args.out}: {written} for {X.shape[0]:,} rows of {args.data}:{args.dataset} "
@@ -115,53 +115,38 @@ def cmd_info(args) -> int:
 
 
 def cmd_select(args) -> int:
-    from . import _covariance
     from ._hdf5 import read_hdf5
-    from ._progress import FitProgress
+    from ._selection import select_model
 
     ks = parse_components(args.n_components)
     for path in (args.out, args.plot):
         if path:
             _check_output(path, [args.data], args.force)
     X = read_hdf5(args.data, args.dataset, chunk_rows=args.chunk_rows)
-    n, d = X.shape
-    rows, best = [], None
-    with _scheduler(args):
-        for k in ks:
-            gm = _estimator(args, k)
-            progress = FitProgress(
-                sys.stderr, nbytes=X.nbytes, label=f"K={k}", bar=None if args.progress else False
-            )
-            start = time.perf_counter()
-            with progress:
-                gm.fit(X, callback=progress if args.progress else None)
-                log_lik = gm.score(X) * n  # one more pass: the criteria use the final parameters
-            p = _covariance.get(gm.covariance_type).n_parameters(k, d)
-            row = {
-                "k": k,
-                "bic": -2 * log_lik + p * math.log(n),
-                "aic": -2 * log_lik + 2 * p,
-                "log_lik": log_lik / n,
-                "n_iter": gm.n_iter_,
-                "converged": gm.converged_,
-                "seconds": time.perf_counter() - start,
-            }
-            rows.append(row)
-            if best is None or row[args.criterion] < best[0][args.criterion]:
-                best = (row, gm)
-    _out(f"{'K':>4} {'BIC':>16} {'AIC':>16} {'log-lik/sample':>15} {'iter':>5} conv {'s':>7}")
+    params = _estimator(args, ks[0]).get_params()
+    del params["n_components"], params["covariance_type"]
+    start = time.perf_counter()
+    with _scheduler(args):  # every K advances in the same passes over the data
+        sel = select_model(X, ks, (args.covariance_type,), criterion=args.criterion, **params)
+    seconds = time.perf_counter() - start
+    rows = [dict(r, k=r["n_components"]) for r in sel.rows]
+    best = rows[sel.best_index]
+    _out(f"{'K':>4} {'BIC':>16} {'AIC':>16} {'log-lik/sample':>15} {'iter':>5} conv")
     for r in rows:
-        mark = "  <- best" if r is best[0] else ""
+        mark = "  <- best" if r is best else ""
         _out(
-            f"{r['k']:>4} {r['bic']:>16.2f} {r['aic']:>16.2f} {r['log_lik']:>15.6f} "
-            f"{r['n_iter']:>5} {'yes' if r['converged'] else 'no ':>4} {r['seconds']:>7.1f}{mark}"
+            f"{r['k']:>4} {r['bic']:>16.2f} {r['aic']:>16.2f} {r['lower_bound']:>15.6f} "
+            f"{r['n_iter']:>5} {'yes' if r['converged'] else 'no ':>4}{mark}"
         )
-    _out(f"best by {args.criterion.upper()}: K={best[0]['k']}")
+    _out(
+        f"best by {args.criterion.upper()}: K={best['k']} ({len(rows)} models in shared passes, "
+        f"{seconds:.1f} s)"
+    )
     if args.out:
-        best[1].save(args.out)
-        _out(f"{args.out}: {_describe_model(best[1])}")
+        sel.best_.save(args.out)
+        _out(f"{args.out}: {_describe_model(sel.best_)}")
     if args.plot:
-        _plot_selection(args, rows, best[0]["k"])
+        _plot_selection(args, rows, best["k"])
     return EXIT_OK
 
 
@@ -260,16 +245,11 @@ def _estimator(args, n_components):
 
 def _checkpoint_kwargs(args) -> dict:
     if not args.checkpoint:
+        if args.resume:
+            raise UsageError("--resume needs --checkpoint PATH (the checkpoint to continue)")
         return {}
-    from ._estimator import GaussianMixture
-
-    if "checkpoint" not in inspect.signature(GaussianMixture.fit).parameters:
-        raise ValueError(
-            "--checkpoint is not available yet: this streamgmm's GaussianMixture.fit has no "
-            "checkpoint support; run without --checkpoint"
-        )
     _check_output(args.checkpoint, [args.data], force=True)
-    return {"checkpoint": args.checkpoint}
+    return {"checkpoint": args.checkpoint, "resume": args.resume}
 
 
 def _check_output(out, inputs, force: bool) -> None:
@@ -472,8 +452,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint",
         metavar="PATH",
-        help="save the state after each iteration (only where GaussianMixture.fit supports "
-        "checkpoints; otherwise an error says so)",
+        help="write the state of the fit to PATH after each iteration (atomically); "
+        "a killed or interrupted fit continues from it with --resume",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the fit saved in --checkpoint (same data and settings; --max-iter "
+        "and --tol may change); the result equals an uninterrupted fit",
     )
     _output_arguments(p, "the model file to write", required=True)
 
@@ -612,6 +598,15 @@ def _output_arguments(p, what: str, required: bool) -> None:
 # -- entry point -----------------------------------------------------------------------
 
 
+def _interrupted(exc, args) -> str:
+    outcome = getattr(exc, "outcome", None)
+    where = f" at iteration {outcome.best.n_iter}" if outcome is not None else ""
+    ckpt = getattr(exc, "checkpoint", None)
+    if ckpt and outcome is not None:
+        return f"interrupted{where}; resume with the same command and --resume ({ckpt} kept)"
+    return f"interrupted{where}"
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     _err(f"streamgmm: warning: {' '.join(str(message).split())}")
 
@@ -638,8 +633,8 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return args.run(args)
-    except KeyboardInterrupt:
-        _err(f"streamgmm {args.command}: interrupted")
+    except KeyboardInterrupt as exc:
+        _err(f"streamgmm {args.command}: {_interrupted(exc, args)}")
         return EXIT_INTERRUPTED
     except UsageError as exc:
         _err(f"streamgmm {args.command}: error: {exc}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -177,10 +178,39 @@ def _long_fit_args(tmp_path, *extra):
 def test_ctrl_c_exits_130_with_one_line_and_writes_nothing(tmp_path):
     status, stderr, seconds, _ = _interrupt_after_first_iteration(_long_fit_args(tmp_path))
     assert status == 130
-    assert stderr.strip().splitlines()[-1] == "streamgmm fit: interrupted"
+    assert re.fullmatch(
+        r"streamgmm fit: interrupted at iteration \d+", stderr.strip().splitlines()[-1]
+    )
     assert "Traceback" not in stderr
     assert sorted(os.listdir(tmp_path)) == ["big.h5"]
     print(f"seconds from SIGINT to exit: {seconds:.2f}")
+
+
+def test_ctrl_c_with_a_checkpoint_says_how_to_resume_and_resume_finishes(tmp_path):
+    """P8 with --checkpoint: exit 130, the checkpoint loads, --resume reaches the fit of
+    an uninterrupted run (same settings, a smaller --max-iter so it ends)."""
+    ckpt = tmp_path / "fit.ckpt"
+    base = [*_long_fit_args(tmp_path)[:-2], "--random-state", "0"]  # without --out
+    status, stderr, _, _ = _interrupt_after_first_iteration(
+        [*base, "--out", tmp_path / "m.h5", "--checkpoint", ckpt]
+    )
+    assert status == 130
+    last = stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"streamgmm fit: interrupted at iteration \d+; resume with the same "
+        rf"command and --resume \({re.escape(str(ckpt))} kept\)",
+        last,
+    ), last
+    done = streamgmm.load(ckpt).n_iter_
+    assert done >= 1 and not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    limit = ["--max-iter", str(done + 3)]
+    resumed, _ = _run(*base, "--checkpoint", ckpt, "--resume", *limit, "--out", tmp_path / "r.h5")
+    assert resumed.returncode == 0, resumed.stderr
+    whole, _ = _run(*base, *limit, "--out", tmp_path / "w.h5")
+    assert whole.returncode == 0, whole.stderr
+    a, b = streamgmm.load(tmp_path / "r.h5"), streamgmm.load(tmp_path / "w.h5")
+    np.testing.assert_array_equal(a.means_, b.means_)
+    assert a.n_iter_ == b.n_iter_ == done + 3
 
 
 @pytest.mark.slow  # about 10 s of worker start-up
