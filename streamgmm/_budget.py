@@ -68,3 +68,38 @@ def block_rows_cap(shape, budget: int) -> int:
     n_threads = os.cpu_count() or 1
     per_row = BLOCK_COPIES * 8 * max(1, int(shape[1]))
     return max(1, int(budget // (BLOCKS_PER_THREAD * n_threads * per_row)))
+
+
+class ModelTooLargeError(MemoryError):
+    """The model's statistics would not fit the memory budget (RELIABILITY R2)."""
+
+
+def statistics_bytes(n_components: int, n_features: int, covariance_type: str) -> int:
+    """Bytes of one statistics value (and so of one set of parameters)."""
+    k, d = n_components, n_features
+    m2 = {"full": k * d * d, "tied": d * d, "diag": k * d, "spherical": k}[covariance_type]
+    return 8 * (m2 + k * d + k)
+
+
+def check_model_memory(models, n_features: int, budget: int, split_every: int = 8) -> int:
+    """Refuse, before any block is read, models whose statistics cannot fit the budget.
+
+    ``models`` lists (n_components, covariance_type), one per run. A pass holds a
+    statistics value per block in flight and per reduction node (about
+    BLOCKS_PER_THREAD per thread plus ``split_every``), and the M-step a few
+    parameter-sized arrays; numpy's own MemoryError would come too late (and with
+    overcommit, not at all). Returns the estimate in bytes.
+    """
+    n_threads = os.cpu_count() or 1
+    in_flight = BLOCKS_PER_THREAD * n_threads + split_every + 4
+    need = sum(statistics_bytes(k, n_features, c) for k, c in models) * in_flight
+    if need > budget:
+        k, c = max(models, key=lambda m: statistics_bytes(m[0], n_features, m[1]))
+        raise ModelTooLargeError(
+            f"the model is too large for the memory budget: {len(models)} run(s) of "
+            f"n_components={k} covariance_type={c!r} with {n_features} features need about "
+            f"{need / 2**30:.1f} GiB of statistics per pass (budget {budget / 2**30:.1f} GiB). "
+            "Use covariance_type='diag' or 'tied', fewer components or n_init, fewer threads, "
+            "or a larger memory_limit."
+        )
+    return need

@@ -7,6 +7,7 @@ the M-step. Convergence is scikit-learn's: ``|lower_bound - previous| < tol``.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from ._coordinator import statistics_pass_many
 from ._mstep import Params, m_step
 from ._sources import DataSource
 from ._stats import NONFINITE_DENSITY, NONFINITE_INPUT, SuffStats
+
+logger = logging.getLogger("streamgmm")
 
 
 @dataclass
@@ -207,12 +210,27 @@ def run_em_many(
             check_pass(stats, source)
             updates.append((r, stats.log_lik / stats.weight_sum, m_step(stats, reg_covar)))
         seconds = time.perf_counter() - t
+        logger.info(
+            "pass %d: %d run(s), %.2f s, %.2f GB/s",
+            max(r.n_iter for r in active) + 1,
+            len(active),
+            seconds,
+            source.nbytes / 1e9 / max(seconds, 1e-9),
+        )
         for r, lower_bound, params in updates:
             change = lower_bound - r.lower_bound
             r.params, r.lower_bound, r.n_iter = params, lower_bound, r.n_iter + 1
             r.lower_bounds.append(lower_bound)
             r.converged = abs(change) < tol
             r.done = r.converged or r.n_iter >= max_iter
+            logger.info(
+                "run %d iteration %d: lower bound %.8g, change %.3g%s",
+                r.init,
+                r.n_iter,
+                lower_bound,
+                change,
+                " (converged)" if r.converged else "",
+            )
             if reporter is not None:
                 reporter.iteration(r.init, r.n_iter, change)
                 if r.done:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._budget import check_model_memory, memory_budget
 from ._checkpoint import (
     CheckpointState,
     RunState,
@@ -74,6 +75,12 @@ def fit_runs(
 ) -> FitOutcome:
     """Fit ``est``'s model on ``source``; ``snapshot(result)`` makes a fitted estimator
     of a result (for checkpoints). Raises :class:`Interrupted` on Ctrl-C."""
+    runs_wanted = 1 if (warm is not None or resume) else est.n_init
+    check_model_memory(
+        [(est.n_components, est.covariance_type)] * runs_wanted,
+        source.n_features,
+        memory_budget(est.memory_limit),
+    )
     reporter = Reporter(est.verbose, est.verbose_interval)
     digest = settings_digest(est.get_params(deep=False))
     if checkpoint is not None:

@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ._block import ModelAssigner
+from ._budget import check_model_memory, memory_budget
 from ._coordinator import statistics_pass_many
 from ._covariance import get as get_covariance
 from ._em import EMRun, run_em_many
@@ -111,6 +112,11 @@ def select_model(
             "Expected n_samples >= n_components but got n_components = "
             f"{max(k for k, _ in grid)}, n_samples = {source.n_samples}"
         )
+    check_model_memory(
+        [(e.n_components, e.covariance_type) for e in templates for _ in range(e.n_init)],
+        source.n_features,
+        memory_budget(est0.memory_limit),
+    )
     with source.session():
         source.maybe_cache(est0.cache, est0.memory_limit)
         per_model = _fit_grid(source, templates)

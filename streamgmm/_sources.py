@@ -238,9 +238,22 @@ class DataSource:
         if cache is False or cache is None or self.in_memory or self.cached:
             return self.cached
         fits = self.nbytes <= CACHE_SHARE * memory_budget(memory_limit)
+        if not fits and cache == "auto":
+            logger.info(
+                "not caching: %.1f MB of data exceed half the memory budget; every "
+                "iteration reads %s",
+                self.nbytes / 1e6,
+                self.name,
+            )
         if cache is True and not fits:
             logger.warning("cache=True although the data exceed half the memory budget")
         if cache is True or fits:
+            logger.info(
+                "caching %.1f MB of blocks in memory (budget %.1f MB): one read of %s",
+                self.nbytes / 1e6,
+                memory_budget(memory_limit) / 1e6,
+                self.name,
+            )
             self.array = self.array.persist()
             if self.sample_weight is not None:
                 self.sample_weight = self.sample_weight.persist()

@@ -312,3 +312,33 @@ def test_corrupted_chunk(tmp_path, fletcher32):
     else:
         with pytest.raises(ValueError, match=r"row 5,0\d\d .*(NaN or infinity|too large)"):
             gm.fit(streamgmm.read_hdf5(path, "x", chunk_rows=500))
+
+
+def test_a_model_too_large_for_memory_is_refused_before_reading(data):
+    """R2: K=4096, d=4096, full: ~550 GB of covariances; refused at once, nothing read."""
+    import time
+
+    from streamgmm._budget import ModelTooLargeError
+
+    X = np.zeros((5000, 4096), dtype=np.float32)  # 80 MB; it is never read
+    reader_calls = []
+
+    class Watch:
+        shape, dtype, ndim = X.shape, X.dtype, 2
+
+        def __getitem__(self, index):
+            out = X[index]
+            if out.size:
+                reader_calls.append(index)
+            return out
+
+    t = time.perf_counter()
+    gm = streamgmm.GaussianMixture(4096, init_params="random_from_data")
+    with pytest.raises(MemoryError, match=r"too large for the memory budget: .* GiB") as e:
+        gm.fit(da.from_array(Watch(), chunks=(1000, 4096), asarray=True))
+    assert isinstance(e.value, ModelTooLargeError)
+    assert reader_calls == [] and time.perf_counter() - t < 1.0
+    # The same model with diagonal covariances fits the budget (its statistics are K*d).
+    from streamgmm._budget import check_model_memory, memory_budget
+
+    assert check_model_memory([(4096, "diag")], 4096, 2**34) < 2**34
