@@ -342,3 +342,37 @@ def test_a_model_too_large_for_memory_is_refused_before_reading(data):
     from streamgmm._budget import check_model_memory, memory_budget
 
     assert check_model_memory([(4096, "diag")], 4096, 2**34) < 2**34
+
+
+def test_big_endian_hdf5_matches(data, tmp_path):
+    """D6: a '>f8' dataset is converted per block to native order: the same model."""
+    path = tmp_path / "be.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=data.astype(">f8"), chunks=(64, 4))
+    ref = fit(data, X_ref=data, chunk_size=100)
+    assert_same_model(fit(streamgmm.read_hdf5(path, "x", chunk_rows=100), X_ref=data), ref, 0)
+
+
+TWO_READERS = r"""
+import sys, warnings
+import numpy as np
+import streamgmm
+warnings.simplefilter("ignore")
+X = streamgmm.read_hdf5(sys.argv[1], "points")
+gm = streamgmm.GaussianMixture(3, max_iter=30, random_state=0, cache=False).fit(X)
+np.save(sys.argv[2], gm.means_)
+"""
+
+
+def test_two_fits_read_one_file_at_once(h5file, tmp_path):
+    """P10: two processes fit the same file concurrently (shared read locks): same result."""
+    outs = [tmp_path / f"m{i}.npy" for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TWO_READERS, str(h5file), str(o)], stderr=subprocess.PIPE
+        )
+        for o in outs
+    ]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
+    np.testing.assert_array_equal(np.load(outs[0]), np.load(outs[1]))
