@@ -71,17 +71,13 @@ def _sq_mahalanobis_full(Xt, mean, U, D, Y, sq):
 
 
 @jit
-def _sq_mahalanobis_diag(Xt, mean, p, D, sq):
-    """sq[t] = sum_j ((x_tj - mean_j) p_j)^2, in the dtype of D."""
-    d = Xt.shape[0]
+def _sq_mahalanobis_diag(Xt, mean, p, sq):
+    """sq[t] = sum_j ((x_tj - mean_j) p_j)^2, in the dtype of sq."""
     sq[:] = 0.0
-    for j in range(d):
-        mu = mean[j]
+    for j in range(Xt.shape[0]):
+        mu, pj = mean[j], p[j]
         for t in range(TILE):
-            D[j, t] = Xt[j, t] - mu
-        pj = p[j]
-        for t in range(TILE):
-            y = D[j, t] * pj
+            y = (Xt[j, t] - mu) * pj  # the difference in float64, then sq's dtype
             sq[t] += y * y
 
 
@@ -90,7 +86,7 @@ def _log_densities(Xt, means, prec, log_const, diagonal, D, Y, sq, lp):
     """lp[k, t] = log pi_k + log N(x_t | k) for every component (as weighted_log_prob_*)."""
     for k in range(means.shape[0]):
         if diagonal:
-            _sq_mahalanobis_diag(Xt, means[k], prec[k, 0], D, sq)
+            _sq_mahalanobis_diag(Xt, means[k], prec[k, 0], sq)
         else:
             _sq_mahalanobis_full(Xt, means[k], prec[k], D, Y, sq)
         for t in range(TILE):
@@ -130,12 +126,24 @@ def _centred_diffs(Xt, r, mu, mean_t, D, W):
 
 
 @jit
-def _scatter(D, W, diagonal, S):
-    """S[a, b] = sum_t W[a, t] D[b, t] for a <= b (a == b only when diagonal)."""
+def _scatter_diag(Xt, r, mu, mean_t, S):
+    """S[j, j] = sum_t r_t (x_tj - (mu_j + mean_t_j))^2: _centred_diffs + _scatter in one pass."""
+    for j in range(Xt.shape[0]):
+        c = mu[j] + mean_t[j]
+        acc = 0.0
+        for t in range(TILE):
+            x = Xt[j, t] - c
+            acc += r[t] * x * x
+        S[j, j] = acc
+
+
+@jit
+def _scatter(D, W, S):
+    """S[a, b] = sum_t W[a, t] D[b, t] for a <= b, four columns b per pass over W[a]."""
     d = D.shape[0]
     for a in range(d):
-        b = d if diagonal else a
-        while b + 3 < d:  # four columns per pass over W[a]
+        b = a
+        while b + 3 < d:
             s0 = s1 = s2 = s3 = 0.0
             for t in range(TILE):
                 wa = W[a, t]
@@ -145,7 +153,7 @@ def _scatter(D, W, diagonal, S):
                 s3 += wa * D[b + 3, t]
             S[a, b], S[a, b + 1], S[a, b + 2], S[a, b + 3] = s0, s1, s2, s3
             b += 4
-        for c in range(a if diagonal else b, a + 1 if diagonal else d):
+        for c in range(b, d):
             acc = 0.0
             for t in range(TILE):
                 acc += W[a, t] * D[c, t]
@@ -153,18 +161,29 @@ def _scatter(D, W, diagonal, S):
 
 
 @jit
-def _chan_add(n, mean, m2, n_t, mean_t, m2_t, with_m2, diagonal):
-    """Merge a tile's (n_t, mean_t, m2_t) into the running (n, mean, m2) in place; returns n."""
+def _chan_add(n, mean, m2, n_t, mean_t, m2_t, with_m2, diagonal, delta):
+    """Merge a tile's (n_t, mean_t, m2_t) into the running (n, mean, m2) in place; returns n.
+
+    ``delta``: (d,) scratch. Full rows of m2 are updated (its lower triangle is rebuilt by
+    _finish): a constant trip count vectorises, measured 1.8x the triangular loop.
+    """
     d = mean.shape[0]
     total = n + n_t
-    if with_m2:
+    for a in range(d):
+        delta[a] = mean_t[a] - mean[a]
+    if with_m2 and diagonal:
         f = n * n_t / total
         for a in range(d):
-            for b in range(a, a + 1 if diagonal else d):
-                m2[a, b] += m2_t[a, b] + f * (mean_t[a] - mean[a]) * (mean_t[b] - mean[b])
+            m2[a, a] += m2_t[a, a] + f * delta[a] * delta[a]
+    elif with_m2:
+        f = n * n_t / total
+        for a in range(d):
+            fa = f * delta[a]
+            for b in range(d):
+                m2[a, b] += m2_t[a, b] + fa * delta[b]
     g = n_t / total
     for a in range(d):
-        mean[a] += (mean_t[a] - mean[a]) * g
+        mean[a] += delta[a] * g
     return total
 
 
@@ -197,7 +216,8 @@ def fused_block(X, sample_weight, means, prec, log_const, diagonal, with_m2, nk,
     sq = np.empty(TILE, prec.dtype)
     lp, buf = np.empty((n_components, TILE)), np.empty(n_components * TILE)
     wt, top, total = np.empty(TILE), np.empty(TILE), np.empty(TILE)
-    D, W, mean_t, S = np.empty((d, TILE)), np.empty((d, TILE)), np.empty(d), np.zeros((d, d))
+    D, W, S = np.empty((d, TILE)), np.empty((d, TILE)), np.zeros((d, d))
+    mean_t, delta = np.empty(d), np.empty(d)
     nk[:] = 0.0
     mean_out[:] = 0.0  # the running means are kept about mu until _finish: digits of
     m2_out[:] = 0.0  # a large offset are not rounded away tile after tile
@@ -213,9 +233,13 @@ def fused_block(X, sample_weight, means, prec, log_const, diagonal, with_m2, nk,
             n_t = _tile_mean(Xt, lp[k], means[k], mean_t)
             if n_t == 0.0:  # every responsibility underflowed: nothing to add
                 continue
-            if with_m2:
+            if with_m2 and diagonal:
+                _scatter_diag(Xt, lp[k], means[k], mean_t, S)
+            elif with_m2:
                 _centred_diffs(Xt, lp[k], means[k], mean_t, D, W)
-                _scatter(D, W, diagonal, S)
-            nk[k] = _chan_add(nk[k], mean_out[k], m2_out[k], n_t, mean_t, S, with_m2, diagonal)
+                _scatter(D, W, S)
+            nk[k] = _chan_add(
+                nk[k], mean_out[k], m2_out[k], n_t, mean_t, S, with_m2, diagonal, delta
+            )
     _finish(means, nk, mean_out, m2_out)
     return log_lik, -1

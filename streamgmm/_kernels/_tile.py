@@ -15,10 +15,11 @@ import numpy as np
 
 from .._config import jit
 
-#: Rows per tile. 64 keeps a tile's diffs (d x 64) and log-densities (K x 64) in L1/L2 for
-#: the benchmark shapes and gives full-width unrolled loops; 32 measured 3x slower (LLVM
-#: stops vectorising the short loops), 128-256 no faster (benchmarks/bench_em.py).
-TILE = 64
+#: Rows per tile. Measured per 131,072-row block (benchmarks, README "Speed"): 64 rows
+#: cost 1.1-1.3x 256 rows on W1 and W2 and 1.3x on W4 (per-tile reductions and merges
+#: amortised over fewer rows), 128 rows sit between; 32 stops LLVM from vectorising the
+#: short loops. At d = 64 a tile's float64 work arrays take 512 KB, inside L2.
+TILE = 256
 
 LOG_2PI = math.log(2.0 * math.pi)
 _LOG2E = 1.4426950408889634
