@@ -7,7 +7,9 @@ Methods (scikit-learn's names):
 - ``k-means++``: greedy D^2 seeding on a row sample; the chosen rows start as in
   ``random_from_data``.
 - ``kmeans``: the same seeding while the data have at most ``SEEDING_SAMPLE`` rows
-  (then it is scikit-learn's greedy k-means++ on every row); on larger data,
+  (then it is scikit-learn's greedy k-means++ on every row, and Lloyd runs to
+  scikit-learn's convergence on those rows in memory, followed by one assignment
+  pass: the start of scikit-learn's KMeans, in 2 reads); on larger data,
   k-means|| over the blocks (``_seeding.py``: a few passes whose draws are keyed by
   global row, so even small far clusters get a seed), then at most
   ``KMEANS_MAX_PASSES`` Lloyd passes
@@ -45,6 +47,7 @@ import numpy as np
 from ._block import NearestCentreAssigner, RandomAssigner, as_kernel_array, statistics_from_resp
 from ._coordinator import statistics_pass_many
 from ._em import check_pass
+from ._kernels import nearest_centre
 from ._mstep import Params, initial_parameters, parameters_from_init
 from ._seeding import kmeans_parallel_many
 from ._sources import DataSource
@@ -53,6 +56,8 @@ _INT32_MAX = np.iinfo(np.int32).max
 
 KMEANS_MAX_PASSES = 10
 KMEANS_TOL = 1e-4
+#: scikit-learn's KMeans max_iter, for Lloyd on rows held in memory
+LLOYD_IN_MEMORY_MAX_ITER = 300
 #: rows sampled (at most) for k-means++ seeding
 SEEDING_SAMPLE = 50_000
 #: with integer weights, random_from_data shuffles sum(w) indices (as scikit-learn
@@ -74,6 +79,7 @@ class _Plan:
     scale: float | None = None
     passes: int = 0
     closing: bool = False  # one more assignment to the final centres is due
+    final: bool = False  # centres already converged (in memory): one assignment pass
 
 
 def initialise(
@@ -136,18 +142,19 @@ def initialise_many(
 
 
 def _draw_plans(source, specs, init_params, states) -> list[_Plan]:
-    plans = []
+    plans, memo = [], {}
     large = source.n_samples > SEEDING_SAMPLE
     for (k, cov), rs in zip(specs, states, strict=True):
         if init_params == "random_from_data":
             plans.append(_Plan(k, cov, "rows", indices=_random_rows(source, k, rs)))
         elif init_params == "k-means++":
-            plans.append(_Plan(k, cov, "rows", indices=_seed_indices(source, k, rs)))
+            plans.append(_Plan(k, cov, "rows", indices=_seed_indices(source, k, rs, memo=memo)))
         elif init_params == "kmeans":
             plans.append(_Plan(k, cov, "lloyd"))
-            if not large:
-                seeds = _seed_indices(source, k, rs)
-                plans[-1].centres = as_kernel_array(source.take_rows(seeds)).astype(np.float64)
+            if not large:  # every row is in memory for the seeding: Lloyd runs there
+                _, rows, w, chosen = _seed_indices(source, k, rs, with_rows=True, memo=memo)
+                plans[-1].centres = lloyd_in_memory(rows, w, rows[chosen].copy())
+                plans[-1].final = True
         elif init_params == "random":
             plans.append(_Plan(k, cov, "random", seed=int(rs.randint(_INT32_MAX))))
         else:  # validated before; kept for safety
@@ -203,7 +210,7 @@ def _run_lloyd(source, plans) -> None:
         for p, stats in zip(active, results, strict=True):
             check_pass(stats, source)
             p.stats = stats
-            if p.closing:
+            if p.closing or p.final:
                 continue
             p.passes += 1
             if p.scale is None:  # mean feature variance, from the first pass's moments
@@ -284,16 +291,49 @@ def _check_finite_rows(rows: np.ndarray, indices, source: DataSource) -> None:
         )
 
 
-def _seed_indices(source: DataSource, n_components: int, random_state) -> np.ndarray:
-    """Global row indices of K k-means++ seeds chosen on a uniform row sample."""
+def _seed_indices(source: DataSource, n_components: int, random_state, with_rows=False, memo=None):
+    """Global row indices of K k-means++ seeds chosen on a uniform row sample
+    (and, with ``with_rows``, the sample's rows and weights). When the sample is every
+    row, ``memo`` (a dict) keeps them for the next run: one read for all restarts."""
     n = source.n_samples
     m = min(n, max(SEEDING_SAMPLE, 10 * n_components))
-    sample_idx = np.sort(distinct_draw(random_state, n, m)) if m < n else np.arange(n)
-    rows = as_kernel_array(source.take_rows(sample_idx)).astype(np.float64)
-    _check_finite_rows(rows, sample_idx, source)
-    w = source.take_weights(sample_idx)
+    if m >= n and memo is not None and "all" in memo:
+        sample_idx, rows, w = memo["all"]
+    else:
+        sample_idx = np.sort(distinct_draw(random_state, n, m)) if m < n else np.arange(n)
+        rows = as_kernel_array(source.take_rows(sample_idx)).astype(np.float64)
+        _check_finite_rows(rows, sample_idx, source)
+        w = source.take_weights(sample_idx)
+        if m >= n and memo is not None:
+            memo["all"] = (sample_idx, rows, w)
     chosen = _kmeans_plusplus(rows, w, n_components, random_state)
+    if with_rows:
+        return sample_idx[chosen], rows, w, chosen
     return sample_idx[chosen]
+
+
+def lloyd_in_memory(X, w, centres, max_iter=LLOYD_IN_MEMORY_MAX_ITER, tol=KMEANS_TOL):
+    """Weighted Lloyd on rows in memory, to scikit-learn's convergence (its tol scaled by
+    the mean feature variance, or labels that stop changing); returns the centres."""
+    var = np.average((X - np.average(X, axis=0, weights=w)) ** 2, axis=0, weights=w)
+    threshold = tol * float(var.mean())
+    labels = None
+    resp = np.empty((X.shape[0], centres.shape[0]))
+    for _ in range(max_iter):
+        nearest_centre(X, centres, resp)
+        new_labels = resp.argmax(axis=1)
+        if labels is not None and np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+        mass = np.bincount(labels, weights=w, minlength=len(centres))
+        sums = np.zeros_like(centres)
+        np.add.at(sums, labels, X * w[:, None])
+        new = np.where((mass > 0)[:, None], sums / np.maximum(mass, 1e-300)[:, None], centres)
+        shift = float(((new - centres) ** 2).sum())
+        centres = new
+        if shift <= threshold:
+            break
+    return centres
 
 
 def _kmeans_plusplus(X, w, n_clusters, random_state) -> np.ndarray:
