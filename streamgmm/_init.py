@@ -165,8 +165,11 @@ def _draw_plans(source, specs, init_params, states) -> list[_Plan]:
             source, [plans[i].n_components for i in unseeded], [states[i] for i in unseeded]
         )
         for i, seeding in zip(unseeded, seedings, strict=True):
-            plans[i].centres = seeding.centres
-            plans[i].passes = seeding.passes
+            # Lloyd to convergence on a row sample in memory (one read), then the capped
+            # passes over all the data start close to their end (bench_init_quality.py).
+            rows, w = _sample_rows(source, SEEDING_SAMPLE, states[i])
+            plans[i].centres = lloyd_in_memory(rows, w, seeding.centres.copy())
+            plans[i].passes = seeding.passes + 1
     return plans
 
 
@@ -310,6 +313,14 @@ def _seed_indices(source: DataSource, n_components: int, random_state, with_rows
     if with_rows:
         return sample_idx[chosen], rows, w, chosen
     return sample_idx[chosen]
+
+
+def _sample_rows(source: DataSource, m: int, random_state):
+    """A uniform sample of m rows (sorted by row) and their weights, in one read."""
+    idx = np.sort(distinct_draw(random_state, source.n_samples, m))
+    rows = as_kernel_array(source.take_rows(idx)).astype(np.float64)
+    _check_finite_rows(rows, idx, source)
+    return rows, source.take_weights(idx)
 
 
 def lloyd_in_memory(X, w, centres, max_iter=LLOYD_IN_MEMORY_MAX_ITER, tol=KMEANS_TOL):
