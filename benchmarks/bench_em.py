@@ -16,6 +16,10 @@ threads, one per core). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from 
 children's environment (on some machines they select a slower kernel); the BLAS kernel
 that ran is printed.
 
+Next to wall seconds the CPU seconds of the process are printed: on a machine shared with
+other jobs the wall ratio suffers most on the side that needs both cores (ours), while
+the CPU-time ratio (scikit-learn's CPU seconds over ours, all threads) barely moves.
+
 GFLOP/s counts the useful work of one iteration (see ``useful_flops``), also for
 scikit-learn, against ``--peak`` (70 GFLOP/s: float64 GEMM on 2 cores of this kind of
 machine). Peak memory: each side fits again (max_iter=1) in a fresh process after a small
@@ -98,6 +102,7 @@ def estimator(side, spec, start, max_iter):
 
 
 def timed_fit(side, spec, start, X, max_iter, threads):
+    """(wall seconds, CPU seconds of this process, fitted estimator)."""
     import warnings
 
     from threadpoolctl import threadpool_limits
@@ -105,22 +110,26 @@ def timed_fit(side, spec, start, X, max_iter, threads):
     est = estimator(side, spec, start, max_iter)
     with warnings.catch_warnings(), threadpool_limits(limits=threads, user_api="blas"):
         warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 never converges
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         est.fit(X)
-        return time.perf_counter() - t, est
+        return time.perf_counter() - t, time.process_time() - c, est
 
 
 def per_iteration(side, spec, start, X, threads, give_up_after=None):
-    """(t(3) - t(1)) / 2 and the max_iter=3 estimator; (None, None) if t(1) > give_up_after."""
-    t1, _ = timed_fit(side, spec, start, X, MAX_ITERS[0], threads)
-    if give_up_after is not None and t1 > give_up_after:
+    """((wall, CPU) seconds per iteration, the max_iter=3 estimator).
+
+    (None, None) when the max_iter=1 fit takes longer than ``give_up_after`` seconds.
+    """
+    wall1, cpu1, _ = timed_fit(side, spec, start, X, MAX_ITERS[0], threads)
+    if give_up_after is not None and wall1 > give_up_after:
         return None, None
-    t3, est = timed_fit(side, spec, start, X, MAX_ITERS[1], threads)
-    return (t3 - t1) / (MAX_ITERS[1] - MAX_ITERS[0]), est
+    wall3, cpu3, est = timed_fit(side, spec, start, X, MAX_ITERS[1], threads)
+    m = MAX_ITERS[1] - MAX_ITERS[0]
+    return ((wall3 - wall1) / m, (cpu3 - cpu1) / m), est
 
 
 def child_timing(spec):
-    """Both sides in one process, taking turns; returns per-iteration seconds and diffs."""
+    """Both sides in one process, taking turns; per-iteration (wall, CPU) seconds and diffs."""
     X = np.load(spec["path"])
     start = fixed_start(X, spec["k"], spec["cov"])
     small = dict(spec, n=2000)
@@ -132,7 +141,8 @@ def child_timing(spec):
     sk_by_threads[1], sk_est = per_iteration("sklearn", spec, start, X, 1)
     t1_one = timed_fit("sklearn", spec, start, X, MAX_ITERS[0], 1)[0]
     sk_by_threads[2], est2 = per_iteration("sklearn", spec, start, X, 2, 2 * t1_one)
-    best = 2 if sk_by_threads[2] is not None and sk_by_threads[2] < sk_by_threads[1] else 1
+    two = sk_by_threads[2]
+    best = 2 if two is not None and two[0] < sk_by_threads[1][0] else 1
     sk_est = est2 if best == 2 else sk_est
     ours, sk = [], [sk_by_threads[best]]
     for _ in range(spec["runs"]):
@@ -154,10 +164,12 @@ def child_timing(spec):
         if i.get("user_api") == "blas"
     ]
     return dict(
-        ours=ours,
-        sklearn=sk,
+        ours=[w for w, _ in ours],
+        sklearn=[w for w, _ in sk],
+        ours_cpu=[c for _, c in ours],
+        sklearn_cpu=[c for _, c in sk],
         sk_threads=best,
-        sk_by_threads=sk_by_threads,
+        sk_by_threads={k: None if v is None else v[0] for k, v in sk_by_threads.items()},
         diffs=diffs,
         blas=blas,
         dtype=str(our_est.means_.dtype),
@@ -280,6 +292,11 @@ def report(results, compile_cost, peak):
         )
         diffs = ", ".join(f"{k} {v:.1e}" for k, v in t["diffs"].items())
         print(f"{name}: ours {runs(t['ours'])}; sklearn {runs(t['sklearn'])} [{by_threads}]")
+        cpu = statistics.median(t["sklearn_cpu"]) / statistics.median(t["ours_cpu"])
+        print(
+            f"    CPU s/it (all threads): ours {runs(t['ours_cpu'])}; "
+            f"sklearn {runs(t['sklearn_cpu'])}; CPU-time ratio {cpu:.1f}x"
+        )
         print(f"    X {r['memory']['ours']['x_mb']:.0f} MB; fitted {t['dtype']}; rel diff {diffs}")
     if results:
         print("BLAS:", "; ".join(next(iter(results.values()))["timing"]["blas"]))

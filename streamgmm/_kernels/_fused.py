@@ -11,10 +11,10 @@ Second moments stay centred exactly as before the fusion: each (tile, component)
 centred on the tile's own weighted mean (one reduction over the tile, in cache) and merged
 into the block's running moments with the pairwise (Chan) update, so neither a data offset
 nor means far from the data cost digits (test_exactness.py::test_offset_data,
-test_kernels.py::test_fused_block_against_two_pass). Centring every tile on the current
+test_kernels.py::test_fused_block_offset_data). Centring every tile on the current
 mean mu instead and subtracting ``s s^T / n`` at the end would save that reduction, but
 a tile holding a single row of a component has no spread to cancel against: measured on
-W1, one (tile, component) in five then needed the exact path anyway.
+W1 with 64-row tiles, one (tile, component) in five then needed the exact path anyway.
 
 A float32 block is read as float32 and computed in float64 (the E-step runs in the dtype
 of the precisions the caller passes: float32 ones would give log-densities to ~1e-6
