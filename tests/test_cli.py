@@ -148,12 +148,17 @@ def test_help_through_the_entry_point():
 
 
 def _interrupt_after_first_iteration(argv):
-    """Start ``python -m streamgmm ARGV``, send SIGINT after its first iteration line."""
+    """Start ``python -m streamgmm ARGV``, send SIGINT after its first iteration line.
+
+    The child gets SIGINT's default disposition back: a shell that starts this test run
+    in the background (nohup, ``&``) sets SIGINT to ignored, which Python then keeps.
+    """
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamgmm", *map(str, argv)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = []
     for line in proc.stderr:
