@@ -18,8 +18,10 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -56,7 +58,7 @@ def cmd_fit(args) -> int:
     gm = _estimator(args, args.n_components)
     progress = FitProgress(sys.stderr, nbytes=X.nbytes, bar=None if args.progress else False)
     with _scheduler(args), progress:
-        gm.fit(X, callback=progress if args.progress else None, **fit_kwargs)
+        gm.fit(X, callback=_after_sigint(progress if args.progress else None), **fit_kwargs)
     gm.save(args.out)
     _out(f"{args.out}: {_describe_model(gm)}")
     _out(_fit_line(gm, progress.iterations))
@@ -598,13 +600,40 @@ def _output_arguments(p, what: str, required: bool) -> None:
 # -- entry point -----------------------------------------------------------------------
 
 
+_sigint = threading.Event()
+
+
+def _on_sigint(signum, frame):
+    _sigint.set()  # kept: a KeyboardInterrupt raised inside a finaliser is swallowed by Python
+    raise KeyboardInterrupt
+
+
+def _after_sigint(callback):
+    """The fit's callback, which re-raises a Ctrl-C that Python swallowed (at most a pass late)."""
+
+    def checked(info):
+        if _sigint.is_set():
+            raise KeyboardInterrupt
+        return callback(info) if callback is not None else None
+
+    return checked
+
+
 def _interrupted(exc, args) -> str:
     outcome = getattr(exc, "outcome", None)
-    where = f" at iteration {outcome.best.n_iter}" if outcome is not None else ""
-    ckpt = getattr(exc, "checkpoint", None)
-    if ckpt and outcome is not None:
+    n_iter = outcome.best.n_iter if outcome is not None else None
+    ckpt = getattr(exc, "checkpoint", None) or getattr(args, "checkpoint", None)
+    if ckpt and os.path.exists(ckpt):
+        if n_iter is None:  # the interrupt surfaced as another error: ask the checkpoint
+            try:
+                from ._modelfile import load
+
+                n_iter = load(ckpt).n_iter_
+            except Exception:
+                n_iter = None
+        where = f" at iteration {n_iter}" if n_iter is not None else ""
         return f"interrupted{where}; resume with the same command and --resume ({ckpt} kept)"
-    return f"interrupted{where}"
+    return f"interrupted at iteration {n_iter}" if n_iter is not None else "interrupted"
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -629,6 +658,10 @@ def main(argv=None) -> int:
     handler.setFormatter(logging.Formatter("streamgmm: %(levelname)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    _sigint.clear()
+    own = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if own:  # a run under nohup keeps SIGINT ignored
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -642,7 +675,12 @@ def main(argv=None) -> int:
     except Exception as exc:
         if debug:
             raise
+        if _sigint.is_set():  # Ctrl-C landed in library code that turned it into an error
+            _err(f"streamgmm {args.command}: {_interrupted(exc, args)}")
+            return EXIT_INTERRUPTED
         _err(f"streamgmm {args.command}: error: {_one_line(exc)}")
         return EXIT_ERROR
     finally:
         logger.removeHandler(handler)
+        if own:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
