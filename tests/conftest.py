@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
@@ -84,3 +85,19 @@ def assert_same_model(ours, ref, rtol=1e-8, attrs=FITTED, mean_shift=0.0, mean_a
 @pytest.fixture
 def blobs():
     return make_blobs()
+
+
+class CountingReader:
+    """An array-like that counts the row blocks read from it (not dask's empty probes)."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+        self.reads = 0
+        self._lock = threading.Lock()
+
+    def __getitem__(self, index):
+        out = self.data[index]
+        if out.size:
+            with self._lock:
+                self.reads += 1
+        return out

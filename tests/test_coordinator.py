@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import dask.array as da
 import numpy as np
 
@@ -12,21 +10,7 @@ from streamgmm._coordinator import statistics_pass, statistics_pass_many
 from streamgmm._mstep import m_step
 from streamgmm._sources import as_source
 
-from conftest import make_blobs
-
-
-class CountingReader:
-    """An array-like that counts the row blocks read from it."""
-
-    def __init__(self, data):
-        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
-        self.reads = 0
-        self._lock = threading.Lock()
-
-    def __getitem__(self, index):
-        with self._lock:
-            self.reads += 1
-        return self.data[index]
+from conftest import CountingReader, make_blobs
 
 
 def test_many_models_share_one_read_of_each_block():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import warnings
 
 import dask.array as da
@@ -12,23 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import streamgmm
 
-from conftest import FITTED, make_blobs
-
-
-class CountingReader:
-    """An array-like that counts the row blocks read from it (not dask's empty probes)."""
-
-    def __init__(self, data):
-        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
-        self.reads = 0
-        self._lock = threading.Lock()
-
-    def __getitem__(self, index):
-        out = self.data[index]
-        if out.size:
-            with self._lock:
-                self.reads += 1
-        return out
+from conftest import FITTED, CountingReader, make_blobs
 
 
 def counted(X, rows):
