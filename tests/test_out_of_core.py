@@ -339,7 +339,7 @@ def test_a_model_too_large_for_memory_is_refused_before_reading(data):
     assert isinstance(e.value, ModelTooLargeError)
     assert reader_calls == [] and time.perf_counter() - t < 1.0
     # The same model with diagonal covariances fits the budget (its statistics are K*d).
-    from streamgmm._budget import check_model_memory, memory_budget
+    from streamgmm._budget import check_model_memory
 
     assert check_model_memory([(4096, "diag")], 4096, 2**34) < 2**34
 
