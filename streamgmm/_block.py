@@ -79,13 +79,6 @@ class ModelAssigner:
         bad = kernels.log_normalise(out, log_norm)
         return out, log_norm, bad
 
-    def resp(self, X, sample_weight, row_offset):
-        resp, log_norm, bad = self.log_resp(X)
-        if bad >= 0:
-            return resp, 0.0, bad
-        kernels.exp_inplace(resp)
-        return resp, kernels.weighted_sum(log_norm, sample_weight), -1
-
     def statistics(self, X, sample_weight, with_m2=True):
         """(nk, means, m2 in the layout of the covariance type or None, log_lik, bad row).
 

@@ -2,7 +2,7 @@
 
 from ._assign import min_sq_distance, nearest_centre, random_resp, uniform_keyed
 from ._estep import (
-    exp_inplace,
+    LOG_2PI,
     first_nonfinite,
     log_normalise,
     weighted_log_prob_diag,
@@ -19,13 +19,12 @@ from ._moments import (
     scatter_tied,
     weighted_means,
 )
-from ._tile import EXP_FLOOR, LOG_2PI, exp_nonpositive
+from ._tile import EXP_FLOOR, exp_nonpositive
 
 __all__ = [
     "EXP_FLOOR",
     "LOG_2PI",
     "exp_nonpositive",
-    "exp_inplace",
     "first_nonfinite",
     "fused_block",
     "log_normalise",

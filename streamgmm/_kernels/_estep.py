@@ -123,13 +123,6 @@ def log_normalise(wlp, log_norm):
 
 
 @jit
-def exp_inplace(a):
-    flat = a.reshape(-1)
-    for i in range(flat.size):
-        flat[i] = math.exp(flat[i])
-
-
-@jit
 def weighted_sum(values, sample_weight):
     total = 0.0
     for i in range(values.shape[0]):

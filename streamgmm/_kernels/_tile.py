@@ -21,7 +21,6 @@ from .._config import jit
 #: short loops. At d = 64 a tile's float64 work arrays take 512 KB, inside L2.
 TILE = 256
 
-LOG_2PI = math.log(2.0 * math.pi)
 _LOG2E = 1.4426950408889634
 # ln 2 split so that k * _LN2_HI is exact for |k| < 2**11 (Cody and Waite).
 _LN2_HI = 6.93147180369123816490e-01
