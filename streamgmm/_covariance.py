@@ -56,8 +56,13 @@ def _chol_of_cov(cov: np.ndarray, component: int | None) -> np.ndarray:
         cov_chol = scipy.linalg.cholesky(cov, lower=True)
     except np.linalg.LinAlgError:
         raise _ill_defined(cov.dtype, component) from None
-    eye = np.eye(cov.shape[0], dtype=cov.dtype)
-    return scipy.linalg.solve_triangular(cov_chol, eye, lower=True).T
+    # LAPACK's trtri inverts the factor directly: solve_triangular against the identity
+    # cost ~8 ms per call with 2 BLAS threads even for 2x2 (K calls per M-step), trtri ~3 us.
+    trtri = scipy.linalg.get_lapack_funcs("trtri", (cov_chol,))
+    inv, info = trtri(cov_chol, lower=1)
+    if info != 0:
+        raise _ill_defined(cov.dtype, component)
+    return np.triu(inv.T)
 
 
 def _chol_of_precision(precision: np.ndarray) -> np.ndarray:
