@@ -64,11 +64,15 @@ class ModelAssigner:
         # The fused kernel's view of the parameters; same rounding order as the
         # weighted_log_prob_* kernels: (log pi + log det) - d/2 log(2 pi).
         self.log_const = self.log_weights + self.log_det + (-0.5 * d * kernels.LOG_2PI)
-        # float64 also for float32 blocks: a float32 fit must equal the float64 fit of the
-        # same values to float32 rounding (API.md; test_estimator.py::
-        # test_float32_is_accumulated_in_float64), which a float32 E-step (1e-7 per
-        # iteration) does not keep. float32 blocks still read half the bytes.
         self.fused_prec = np.ascontiguousarray(cov.fused_precisions(self.prec_chol, k, d))
+        # float32 blocks of full and tied models: Mahalanobis distances in float32 (1.2x
+        # per block on W1, README "Speed"), as scikit-learn computes float32 input, while
+        # the differences x - mu, the exp and every sum stay in float64. Only where the
+        # factors are well conditioned enough that this moves the statistics no more than
+        # rounding X to float32 does (_covariance.FLOAT32_MAX_COND).
+        self.fused_prec32 = None
+        if _covariance.float32_estep_ok(cov, self.prec_chol):
+            self.fused_prec32 = self.fused_prec.astype(np.float32)
 
     def log_resp(self, X):
         """(log_resp (n, K), log_norm (n,), first row whose density is not finite or -1)."""
@@ -88,18 +92,19 @@ class ModelAssigner:
         cov = _covariance.get(self.covariance_type)
         k, d = self.means.shape
         nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
-        log_lik, bad = kernels.fused_block(
-            _readonly(X),
-            _readonly(sample_weight),
-            self.means,
-            self.fused_prec,
-            self.log_const,
-            cov.fused_diagonal,
-            with_m2,
-            nk,
-            means,
-            m2,
-        )
+        precs = [self.fused_prec]
+        if X.dtype == np.float32 and self.fused_prec32 is not None:
+            # a distance beyond float32's range reads as a non-finite density: that
+            # block is redone in float64, which decides whether it really is one
+            precs.insert(0, self.fused_prec32)
+        X, sample_weight = _readonly(X), _readonly(sample_weight)
+        for prec in precs:
+            log_lik, bad = kernels.fused_block(
+                X, sample_weight, self.means, prec, self.log_const, cov.fused_diagonal,
+                with_m2, nk, means, m2,
+            )  # fmt: skip
+            if bad < 0:
+                break
         return nk, means, cov.fused_m2(m2) if with_m2 else None, log_lik, bad
 
 

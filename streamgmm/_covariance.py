@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 
 from . import _kernels as kernels
 
@@ -144,6 +145,9 @@ class CovarianceType:
     #: precisions_cholesky -> its (K, d, d) or (K, 1, d) precisions, and its (K, d, d)
     #: second moments -> the layout of m2
     fused_diagonal: bool
+    #: whether a float32 block's Mahalanobis distances may run in float32 (see
+    #: float32_estep_ok); the diagonal kernel measured no faster in float32
+    fused_float32: bool
     fused_precisions: Callable[[np.ndarray, int, int], np.ndarray]
     fused_m2: Callable[[np.ndarray], np.ndarray]
     m2_shape: Callable[[int, int], tuple]
@@ -172,6 +176,32 @@ class CovarianceType:
         )
 
 
+#: Largest 1-norm condition number of a precision Cholesky factor U for which a float32
+#: block's Mahalanobis distances ||(x - mu) U||^2 are computed in float32. The rounding
+#: error of the float32 product grows with cond(U); measured on overlapping clusters
+#: (d = 16, 1e3 offset, test_estimator.py::test_float32_estep_guard), one pass's
+#: statistics moved by 1e-8..1e-7 relative up to cond_1(U) = 300 (as much as rounding
+#: X itself to float32 does) and by 2e-6 at cond_1(U) = 3,800. Beyond this, float64.
+FLOAT32_MAX_COND = 1e3
+
+
+def float32_estep_ok(cov: CovarianceType, precisions_cholesky: np.ndarray) -> bool:
+    """Whether float32 blocks may use the float32 E-step with these parameters.
+
+    LAPACK's condition estimate (trcon) costs O(d^2) per component, against the
+    O(n d^2) of the pass it decides about.
+    """
+    if not cov.fused_float32:
+        return False
+    u = precisions_cholesky.reshape(-1, *precisions_cholesky.shape[-2:])
+    for factor in u:
+        rcond, info = scipy.linalg.lapack.dtrcon(factor, norm="1", uplo="U", diag="N")
+        if info != 0 or not rcond * FLOAT32_MAX_COND >= 1.0:
+            return False
+    # float32 must also hold the factor itself (a component of sd < 1e-19 would overflow)
+    return bool(np.abs(u).max() < 1e30)
+
+
 def _inv_of_chol(u):
     """(U U^T)^-1 for an upper-triangular U, without forming U U^T first."""
     u_inv = scipy.linalg.solve_triangular(u, np.eye(u.shape[0], dtype=u.dtype), lower=False)
@@ -184,6 +214,7 @@ REGISTRY: dict[str, CovarianceType] = {
         log_prob_kernel=kernels.weighted_log_prob_full,
         scatter_kernel=kernels.scatter_full,
         fused_diagonal=False,
+        fused_float32=True,
         fused_precisions=lambda u, k, d: u,
         fused_m2=lambda m2: m2,
         m2_shape=lambda k, d: (k, d, d),
@@ -203,6 +234,7 @@ REGISTRY: dict[str, CovarianceType] = {
         log_prob_kernel=kernels.weighted_log_prob_tied,
         scatter_kernel=kernels.scatter_tied,
         fused_diagonal=False,
+        fused_float32=True,
         fused_precisions=lambda u, k, d: np.broadcast_to(u, (k, d, d)),
         fused_m2=lambda m2: m2.sum(axis=0),
         m2_shape=lambda k, d: (d, d),
@@ -222,6 +254,7 @@ REGISTRY: dict[str, CovarianceType] = {
         log_prob_kernel=kernels.weighted_log_prob_diag,
         scatter_kernel=kernels.scatter_diag,
         fused_diagonal=True,
+        fused_float32=False,
         fused_precisions=lambda u, k, d: u.reshape(k, 1, d),
         fused_m2=lambda m2: np.diagonal(m2, axis1=1, axis2=2).copy(),
         m2_shape=lambda k, d: (k, d),
@@ -241,6 +274,7 @@ REGISTRY: dict[str, CovarianceType] = {
         log_prob_kernel=kernels.weighted_log_prob_spherical,
         scatter_kernel=kernels.scatter_spherical,
         fused_diagonal=True,
+        fused_float32=False,
         fused_precisions=lambda u, k, d: np.broadcast_to(u[:, None, None], (k, 1, d)),
         fused_m2=lambda m2: np.trace(m2, axis1=1, axis2=2),
         m2_shape=lambda k, d: (k,),

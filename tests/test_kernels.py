@@ -220,14 +220,18 @@ def test_fused_block_against_naive(covariance_type, dtype, n):
     got = block_statistics(X, w, 0, covariance_type, ModelAssigner(params, covariance_type))
     nk, means, m2, log_lik = naive_block(covariance_type, X.astype(np.float64), w, params)
     got_m2 = got.m2
-    np.testing.assert_allclose(got.nk, nk, rtol=1e-12, atol=1e-300)
-    assert got.log_lik == pytest.approx(log_lik, rel=1e-12)
+    # float32 blocks of full and tied models take their distances in float32 (_block.py)
+    f32 = dtype == np.float32 and covariance_type in ("full", "tied")
+    rtol = 1e-6 if f32 else 1e-12
+    np.testing.assert_allclose(got.nk, nk, rtol=rtol, atol=1e-300)
+    assert got.log_lik == pytest.approx(log_lik, rel=rtol)
     assert got.weight_sum == pytest.approx(w.sum(), rel=1e-15) and got.n_rows == n
     live = nk > 1e-8 * nk.max()  # a component with ~no mass has ~no digits in its mean
-    np.testing.assert_allclose(got.means[live], means[live], rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(got.means[live], means[live], rtol=max(rtol, 1e-11), atol=1e-12)
     if covariance_type != "tied":
         got_m2, m2 = got.m2[live], m2[live]
-    np.testing.assert_allclose(got_m2, m2, rtol=1e-10, atol=1e-12 * w.sum())
+    floor = max(1e-12 * w.sum(), rtol * np.abs(m2).max() if f32 else 0.0)  # off-diagonals
+    np.testing.assert_allclose(got_m2, m2, rtol=max(rtol, 1e-10), atol=floor)
     means_only = block_statistics(
         X, w, 0, covariance_type, ModelAssigner(params, covariance_type), with_m2=False
     )

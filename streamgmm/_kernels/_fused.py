@@ -17,9 +17,9 @@ where a tile holds few rows of a component; with a per-tile measure of the loss 
 exact fallback it was measured 2-5% faster per block (256-row tiles), not worth a weaker
 guarantee.
 
-A float32 block is read as float32 and computed in float64 (the E-step runs in the dtype
-of the precisions the caller passes: float32 ones would give log-densities to ~1e-6
-relative, which the float32 contract in API.md does not allow; see ``_block.py``).
+A float32 block is read as float32; the E-step's Mahalanobis distances run in the dtype of
+the precisions the caller passes (float32 ones only for well-conditioned full and tied
+models, see ``_block.py``), the differences x - mu, the exp and every sum in float64.
 """
 
 from __future__ import annotations
