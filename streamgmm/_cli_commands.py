@@ -23,16 +23,22 @@ from ._cli_common import (
     _vector,
     parse_components,
 )
-from ._cli_run import _check_output, _checkpoint_kwargs, _estimator, _scheduler, _staged
+from ._cli_run import (
+    _check_output,
+    _checkpoint_kwargs,
+    _estimator,
+    _read_data,
+    _scheduler,
+    _staged,
+)
 
 
 def cmd_fit(args) -> int:
-    from ._hdf5 import read_hdf5
     from ._progress import FitProgress
 
     _check_output(args.out, [args.data], args.force)
     fit_kwargs = _checkpoint_kwargs(args)
-    X = read_hdf5(args.data, args.dataset, chunk_rows=args.chunk_rows)
+    X = _read_data(args)
     gm = _estimator(args, args.n_components)
     progress = FitProgress(sys.stderr, nbytes=X.nbytes, bar=None if args.progress else False)
     with _scheduler(args), progress:
@@ -45,12 +51,12 @@ def cmd_fit(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from ._hdf5 import read_hdf5, write_hdf5
+    from ._hdf5 import write_hdf5
     from ._modelfile import load
 
     _check_output(args.out, [args.model, args.data], args.force)
     gm = load(args.model)
-    X = read_hdf5(args.data, args.dataset, chunk_rows=args.chunk_rows)
+    X = _read_data(args)
     start = time.perf_counter()
     with _scheduler(args), _staged(args.out) as tmp:
         outputs = {"/labels": gm.predict(X)}
@@ -66,8 +72,12 @@ def cmd_predict(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from ._modelfile import build_estimator, read_model
+    from ._hdf5 import describe_datasets
+    from ._modelfile import FORMAT_NAME, build_estimator, read_model
 
+    file_format, datasets = describe_datasets(args.model)
+    if file_format != FORMAT_NAME:
+        return _data_info(args.model, datasets)
     record = read_model(args.model)
     gm = build_estimator(record)
     meta = record.meta
@@ -94,15 +104,28 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
+def _data_info(path, datasets) -> int:
+    """A data file: each dataset's shape, dtype, chunks and share of chunks written (F8)."""
+    count = f"{len(datasets)} dataset" + "s" * (len(datasets) != 1)
+    _out(f"{path}: HDF5 file, not a streamgmm model file; {count}")
+    for name, shape, dtype, chunks, written in datasets:
+        dims = " x ".join(f"{n:,}" for n in shape) or "scalar"
+        layout = "chunks " + " x ".join(f"{c:,}" for c in chunks) if chunks else "contiguous"
+        line = f"  {name}  {dims} {dtype}, {layout}, chunks written {100 * written:.1f}%"
+        if written < 1:
+            line += " (incomplete: unwritten rows read as the fill value)"
+        _out(line)
+    return EXIT_OK
+
+
 def cmd_select(args) -> int:
-    from ._hdf5 import read_hdf5
     from ._selection import select_model
 
     ks = parse_components(args.n_components)
     for path in (args.out, args.plot):
         if path:
             _check_output(path, [args.data], args.force)
-    X = read_hdf5(args.data, args.dataset, chunk_rows=args.chunk_rows)
+    X = _read_data(args)
     params = _estimator(args, ks[0]).get_params()
     del params["n_components"], params["covariance_type"]
     start = time.perf_counter()

@@ -86,10 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "info",
         commands.cmd_info,
-        summary="describe a model file",
-        description="Check a model file and print its parameters, fit history and settings.",
+        summary="describe a model file, or the datasets of a data file",
+        description="Check a model file and print its parameters, fit history and settings; "
+        "for another HDF5 file, list its datasets with the share of chunks written.",
     )
-    p.add_argument("model", help="a model file written by 'streamgmm fit' or GaussianMixture.save")
+    p.add_argument(
+        "model",
+        metavar="FILE",
+        help="a model file written by 'streamgmm fit' or GaussianMixture.save, or a data file",
+    )
 
     p = _command(
         sub,
@@ -160,6 +165,12 @@ def _data_arguments(p) -> None:
         type=_positive_int,
         metavar="N",
         help="rows per block (default: about 32 MB of whole HDF5 chunks)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a dataset whose chunks are not all written (a file still being written "
+        "or cut short) instead of warning",
     )
 
 

@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 
 from ._cli_common import UsageError, _err
 
@@ -28,6 +29,20 @@ def _estimator(args, n_components):
         chunk_size=args.chunk_rows or "auto",
         memory_limit=args.memory_limit or "auto",
     )
+
+
+def _read_data(args):
+    """The input as :func:`read_hdf5` gives it; with --strict, a partly written dataset
+    (chunks never written, RELIABILITY F8) is an error instead of a warning."""
+    from ._hdf5 import PartialFileWarning, read_hdf5
+
+    with warnings.catch_warnings():
+        if args.strict:
+            warnings.simplefilter("error", PartialFileWarning)
+        try:
+            return read_hdf5(args.data, args.dataset, chunk_rows=args.chunk_rows)
+        except PartialFileWarning as exc:
+            raise ValueError(f"{exc} Refused with --strict.") from None
 
 
 def _checkpoint_kwargs(args) -> dict:

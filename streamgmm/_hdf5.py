@@ -305,13 +305,25 @@ def allocated_fraction(ds: h5py.Dataset) -> float:
     return ds.id.get_num_chunks() / expected if expected else 1.0
 
 
+def describe_datasets(path) -> tuple[object, list[tuple]]:
+    """The root ``format`` attribute and, per dataset, (name, shape, dtype, chunks,
+    :func:`allocated_fraction`): what ``streamgmm info`` shows of a data file (F8)."""
+    path = os.fspath(path)
+    with open_file(path) as f:
+        rows = [
+            (name, f[name].shape, f[name].dtype, f[name].chunks, allocated_fraction(f[name]))
+            for name in _describe(f)
+        ]
+        return f.attrs.get("format"), rows
+
+
 def _warn_if_partial(ds: h5py.Dataset, path: str) -> None:
     frac = allocated_fraction(ds)
     if frac < 1.0:
         warnings.warn(
             f"{path}:{ds.name}: only {100 * frac:.1f}% of its chunks are written (a file still "
             "being written, or cut short?); unwritten rows read as the fill value "
-            f"{ds.fillvalue!r}.",
+            f"{ds.fillvalue}.",
             PartialFileWarning,
             stacklevel=4,
         )

@@ -239,6 +239,86 @@ def test_workers_listen_on_loopback_only(data_file, tmp_path):
     assert local.n_iter_ > 0
 
 
+# -- F8: an input that a killed writer left half written ---------------------------------
+
+PARTIAL_WRITER = """\
+import sys
+import h5py
+import numpy as np
+path, n_rows, written, chunk_rows = sys.argv[1], *map(int, sys.argv[2:])
+f = h5py.File(path, "w")
+ds = f.create_dataset("points", shape=(n_rows, 3), chunks=(chunk_rows, 3), dtype="f8")
+ds[:written] = np.random.RandomState(0).randn(written, 3)
+f.flush()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def partial_file(tmp_path_factory):
+    """/points of 10,000 rows in 1,000-row chunks: a child writes the first 5,000, flush()es,
+    and is SIGKILLed. Returns the path and the true share of rows written."""
+    path = tmp_path_factory.mktemp("partial") / "partial.h5"
+    n_rows, written = 10_000, 5_000
+    child = subprocess.Popen(
+        [sys.executable, "-c", PARTIAL_WRITER, str(path), str(n_rows), str(written), "1000"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout.readline().strip() == b"ready"
+    finally:
+        child.kill()  # SIGKILL: no close(), as a crashed writer leaves the file
+        child.communicate(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    return path, written / n_rows
+
+
+def test_info_reports_the_share_of_chunks_written(partial_file, capsys):
+    path, truth = partial_file
+    assert cli.main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "not a streamgmm model file" in out
+    reported = float(re.search(r"/points +10,000 x 3 float64, .*chunks written ([\d.]+)%", out)[1])
+    print(f"F8: info reports chunks written {reported:.1f}%, truth {100 * truth:.1f}% of rows")
+    assert reported == pytest.approx(100 * truth)
+
+
+@pytest.mark.filterwarnings("default::streamgmm._hdf5.PartialFileWarning")
+def test_fit_warns_on_a_partly_written_input(partial_file, tmp_path, capsys):
+    path, _ = partial_file
+    assert cli.main(_fit_args(path, tmp_path / "m.h5")) == 0
+    err = capsys.readouterr().err
+    assert "streamgmm: warning:" in err and "only 50.0% of its chunks are written" in err
+
+
+def test_fit_strict_refuses_a_partly_written_input(partial_file, tmp_path):
+    path, _ = partial_file
+    before = _fingerprint(path)
+    done, _ = _run(*_fit_args(path, tmp_path / "m.h5", "--strict"))
+    assert done.returncode == 1
+    _assert_one_line_error(
+        done.stderr, "streamgmm fit: error:", str(path), "only 50.0% of its chunks", "--strict"
+    )
+    assert done.stdout == "" and not (tmp_path / "m.h5").exists()
+    assert _fingerprint(path) == before
+
+
+@pytest.mark.parametrize("command", ["predict", "select"])
+def test_predict_and_select_strict_refuse_it_too(
+    partial_file, model_file, tmp_path, capsys, command
+):
+    path, _ = partial_file
+    before = _fingerprint(path)
+    head = ["predict", str(model_file)] if command == "predict" else ["select"]
+    k = [] if command == "predict" else ["-k", "1..2"]
+    argv = [*head, str(path), "--dataset", "/points", *k, "--out", str(tmp_path / "o.h5")]
+    assert cli.main([*argv, "--strict"]) == 1
+    _assert_one_line_error(capsys.readouterr().err, f"streamgmm {command}: error:", "--strict")
+    assert not (tmp_path / "o.h5").exists() and _fingerprint(path) == before
+
+
 # -- in process: every refused case ------------------------------------------------------
 
 
@@ -284,18 +364,20 @@ def test_existing_out_needs_force(data_file, tmp_path, capsys):
         (["fit", "{data}", "--dataset", "/labels", "-k", "2", "--out", "{tmp}/m.h5"],
          "expected 2-D"),
         (["fit", "{data}", "--dataset", "/points", "-k", "2", "--out", "{tmp}"], "is a folder"),
-        (["info", "{data}"], "not a streamgmm model file"),
+        (["info", "{text}"], "not an HDF5 file"),
         (["predict", "{model}", "{other}", "--dataset", "/points", "--out", "{tmp}/l.h5"],
          "X has 2 features, but GaussianMixture is expecting 3"),
         (["demo", "--size", "lots", "--out", "{tmp}/d"], "is not a size"),
     ],
-    ids=["no-folder", "data-dir", "group", "1-d", "out-dir", "info-data", "features", "size"],
+    ids=["no-folder", "data-dir", "group", "1-d", "out-dir", "info-text", "features", "size"],
 )  # fmt: skip
 def test_errors_exit_1_with_one_line(data_file, model_file, tmp_path, capsys, argv, needle):
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f["points"] = np.zeros((10, 2))
-    values = {"data": data_file, "tmp": tmp_path, "model": model_file, "other": other}
+    text = tmp_path / "notes.h5"
+    text.write_text("not hdf5")
+    values = {"data": data_file, "tmp": tmp_path, "model": model_file, "other": other, "text": text}
     assert cli.main([a.format(**values) for a in argv]) == 1
     _assert_one_line_error(capsys.readouterr().err, needle)
 
