@@ -61,8 +61,7 @@ class ModelAssigner:
         )
         with np.errstate(divide="ignore"):  # a zero weight is a -inf log weight, as in sklearn
             self.log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
-        # The fused kernel's view of the parameters; same rounding order as the
-        # weighted_log_prob_* kernels: (log pi + log det) - d/2 log(2 pi).
+        # The fused kernels' view of the parameters: (log pi + log det) - d/2 log(2 pi).
         self.log_const = self.log_weights + self.log_det + (-0.5 * d * kernels.LOG_2PI)
         self.fused_prec = np.ascontiguousarray(cov.fused_precisions(self.prec_chol, k, d))
         # float32 blocks of full and tied models: Mahalanobis distances in float32 (1.2x
@@ -75,13 +74,14 @@ class ModelAssigner:
             self.fused_prec32 = self.fused_prec.astype(np.float32)
 
     def log_resp(self, X):
-        """(log_resp (n, K), log_norm (n,), first row whose density is not finite or -1)."""
-        out = np.empty((X.shape[0], self.n_components))
-        kernel = _covariance.get(self.covariance_type).log_prob_kernel
-        kernel(X, self.means, self.prec_chol, self.log_det, self.log_weights, out)
-        log_norm = np.empty(X.shape[0])
-        bad = kernels.log_normalise(out, log_norm)
-        return out, log_norm, bad
+        """(n, 1 + K): log p(x) then the log-responsibilities of each row of a kernel-ready
+        block, and the first row whose density is not finite or -1 (float64 distances)."""
+        out = np.empty((X.shape[0], 1 + self.n_components))
+        diagonal = _covariance.get(self.covariance_type).fused_diagonal
+        bad = kernels.fused_log_resp(
+            _readonly(X), self.means, self.fused_prec, self.log_const, diagonal, out
+        )
+        return out, bad
 
     def statistics(self, X, sample_weight, with_m2=True):
         """(nk, means, m2 in the layout of the covariance type or None, log_lik, bad row).
@@ -175,9 +175,8 @@ def statistics_from_resp(X, w, resp, covariance_type, score=0.0, with_m2=True):
 
 
 def block_log_resp(X, assigner: ModelAssigner):
-    """(log_norm, log_resp) of one block, for score_samples / predict / predict_proba."""
+    """(n, 1 + K) [log p(x), log resp] of one block, and the first non-finite row or -1."""
     X = as_kernel_array(X)
     if X.shape[0] == 0:
-        return np.empty(0), np.empty((0, assigner.n_components))
-    log_resp, log_norm, _ = assigner.log_resp(X)
-    return log_norm, log_resp
+        return np.empty((0, 1 + assigner.n_components)), -1
+    return assigner.log_resp(X)

@@ -33,15 +33,19 @@ class BlockFailedError(RuntimeError):
         key = getattr(exc, "task", None)
         block = _block_of_key(key)
         attempts = getattr(exc, "allowed_failures", 0) + 1
+        size = ""
         if block is None or block >= len(source.block_starts) - 1:
             where = f"task {key!r}"
         else:
             a, b = source.block_starts[block], source.block_starts[block + 1] - 1
             where = f"block {block} (rows {a:,}..{b:,}) of {source.name}"
+            size = f" ({(b + 1 - a) * source.n_features * source.dtype.itemsize / 1e6:.0f} MB)"
         return cls(
-            f"{where} killed the worker process reading it {attempts} times in a row; its "
-            "data or its reader crashes the process (corrupt file, memory limit). The last "
-            "checkpoint, if any, is intact."
+            f"{where} killed the worker process reading it {attempts} times in a row: its "
+            "data or its reader crashes the process (a corrupt file?), or the block"
+            f"{size} is more than the worker's memory limit holds (then give smaller blocks: "
+            "chunk_size, read_hdf5's chunk_rows, --chunk-rows). The last checkpoint, if any, "
+            "is intact."
         )
 
 
@@ -146,10 +150,7 @@ def _log_resp_block(X, assigner, block_info=None):
     if row >= 0:
         offset = block_info[0]["array-location"][0][0] if block_info else 0
         raise ValueError(f"Input contains NaN or infinity at row {offset + row:,}, column {col}.")
-    log_norm, log_resp = block_log_resp(X, assigner)
-    out = np.empty((X.shape[0], log_resp.shape[1] + 1))
-    out[:, 0] = log_norm
-    out[:, 1:] = log_resp
+    out, _ = block_log_resp(X, assigner)  # a non-finite density stays in out, as in sklearn
     return out
 
 

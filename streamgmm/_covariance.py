@@ -139,7 +139,6 @@ class CovarianceType:
     """Everything that depends on the covariance type, in one place."""
 
     name: str
-    log_prob_kernel: Callable
     scatter_kernel: Callable
     #: the fused block kernel (kernels.fused_block) sees every type as full or diagonal:
     #: precisions_cholesky -> its (K, d, d) or (K, 1, d) precisions, and its (K, d, d)
@@ -211,7 +210,6 @@ def _inv_of_chol(u):
 REGISTRY: dict[str, CovarianceType] = {
     "full": CovarianceType(
         name="full",
-        log_prob_kernel=kernels.weighted_log_prob_full,
         scatter_kernel=kernels.scatter_full,
         fused_diagonal=False,
         fused_float32=True,
@@ -231,7 +229,6 @@ REGISTRY: dict[str, CovarianceType] = {
     ),
     "tied": CovarianceType(
         name="tied",
-        log_prob_kernel=kernels.weighted_log_prob_tied,
         scatter_kernel=kernels.scatter_tied,
         fused_diagonal=False,
         fused_float32=True,
@@ -251,7 +248,6 @@ REGISTRY: dict[str, CovarianceType] = {
     ),
     "diag": CovarianceType(
         name="diag",
-        log_prob_kernel=kernels.weighted_log_prob_diag,
         scatter_kernel=kernels.scatter_diag,
         fused_diagonal=True,
         fused_float32=False,
@@ -271,7 +267,6 @@ REGISTRY: dict[str, CovarianceType] = {
     ),
     "spherical": CovarianceType(
         name="spherical",
-        log_prob_kernel=kernels.weighted_log_prob_spherical,
         scatter_kernel=kernels.scatter_spherical,
         fused_diagonal=True,
         fused_float32=False,

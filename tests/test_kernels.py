@@ -14,7 +14,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from streamgmm import _covariance, _kernels
-from streamgmm._block import ModelAssigner, block_statistics
+from streamgmm._block import ModelAssigner, block_log_resp, block_statistics
 from streamgmm._kernels._tile import TILE
 from streamgmm._mstep import Params
 from streamgmm._stats import NONFINITE_DENSITY
@@ -49,16 +49,15 @@ def dense_cov(covariance_type, cov, k, d):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_weighted_log_prob_against_scipy(covariance_type, dtype):
+@pytest.mark.parametrize("n", [1, TILE, TILE + 1])
+def test_log_resp_against_scipy(covariance_type, dtype, n):
+    """log p(x) and log resp of every row equal scipy's densities and logsumexp."""
     k, d = 4, 3
     params = random_params(covariance_type, k, d, seed=1)
-    X = np.random.RandomState(2).randn(50, d).astype(dtype) * 3
-    asg = ModelAssigner(params, covariance_type)
-    out = np.empty((len(X), k))
-    _covariance.get(covariance_type).log_prob_kernel(
-        X, asg.means, asg.prec_chol, asg.log_det, asg.log_weights, out
-    )
-    want = np.column_stack(
+    X = (np.random.RandomState(2).randn(n, d) * 3).astype(dtype)
+    got, bad = block_log_resp(X, ModelAssigner(params, covariance_type))
+    assert bad == -1 and got.shape == (n, 1 + k)
+    wlp = np.column_stack(
         [
             np.log(params.weights[j])
             + multivariate_normal(
@@ -66,25 +65,23 @@ def test_weighted_log_prob_against_scipy(covariance_type, dtype):
             ).logpdf(X.astype(np.float64))
             for j in range(k)
         ]
-    )
-    np.testing.assert_allclose(out, want, rtol=1e-11)
+    ).reshape(n, k)
+    log_norm = logsumexp(wlp, axis=1)
+    np.testing.assert_allclose(got[:, 0], log_norm, rtol=1e-12)
+    np.testing.assert_allclose(got[:, 1:], wlp - log_norm[:, None], rtol=1e-10, atol=1e-11)
 
 
-def test_log_normalise_against_logsumexp():
-    wlp = np.random.RandomState(0).randn(30, 5) * 50
-    want_norm = logsumexp(wlp, axis=1)
-    want_resp = wlp - want_norm[:, None]
-    log_norm = np.empty(30)
-    got = wlp.copy()
-    assert _kernels.log_normalise(got, log_norm) == -1
-    np.testing.assert_allclose(log_norm, want_norm, rtol=1e-14)
-    np.testing.assert_allclose(got, want_resp, atol=1e-12)
-
-
-def test_log_normalise_flags_the_first_nonfinite_row():
-    wlp = np.zeros((5, 2))
-    wlp[3] = -np.inf
-    assert _kernels.log_normalise(wlp, np.empty(5)) == 3
+def test_log_resp_flags_the_first_nonfinite_row():
+    """A row beyond every component's reach (its squared distance overflows) is -inf or NaN
+    in the output, like scikit-learn's, and its index comes back; the rows after it are
+    still computed."""
+    params = random_params("full", 2, 3, seed=12)
+    X = np.random.RandomState(13).randn(TILE + 10, 3)
+    X[TILE + 3] = 1e200
+    got, bad = block_log_resp(X, ModelAssigner(params, "full"))
+    assert bad == TILE + 3
+    assert not np.isfinite(got[TILE + 3, 0])
+    assert np.isfinite(np.delete(got, TILE + 3, axis=0)).all()
 
 
 def naive_moments(covariance_type, X, w, resp):

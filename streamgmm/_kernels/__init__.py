@@ -1,17 +1,9 @@
 """Layer 2: Numba kernels, pure functions on NumPy arrays (numpy and numba only)."""
 
 from ._assign import min_sq_distance, nearest_centre, random_resp, uniform_keyed
-from ._estep import (
-    LOG_2PI,
-    first_nonfinite,
-    log_normalise,
-    weighted_log_prob_diag,
-    weighted_log_prob_full,
-    weighted_log_prob_spherical,
-    weighted_log_prob_tied,
-    weighted_sum,
-)
+from ._estep import LOG_2PI, first_nonfinite, weighted_sum
 from ._fused import fused_block
+from ._logresp import fused_log_resp
 from ._moments import (
     scatter_diag,
     scatter_full,
@@ -27,7 +19,7 @@ __all__ = [
     "exp_nonpositive",
     "first_nonfinite",
     "fused_block",
-    "log_normalise",
+    "fused_log_resp",
     "min_sq_distance",
     "nearest_centre",
     "random_resp",
@@ -36,10 +28,6 @@ __all__ = [
     "scatter_spherical",
     "scatter_tied",
     "uniform_keyed",
-    "weighted_log_prob_diag",
-    "weighted_log_prob_full",
-    "weighted_log_prob_spherical",
-    "weighted_log_prob_tied",
     "weighted_means",
     "weighted_sum",
 ]

@@ -3,7 +3,10 @@
 For each tile (``_tile.TILE`` rows, transposed so rows are the SIMD dimension) the kernel
 computes the log-densities of every component, the weighted responsibilities and their
 moments before moving on, so a block's work stays in cache and no (n, K) array exists.
-One kernel serves every covariance type: ``diagonal`` selects diagonal precisions, given
+Distances are taken on x - mu, scikit-learn's parametrisation by the upper-triangular
+Cholesky factor U of the precision but not its x U - mu U, so that a large data offset
+does not cancel digits (test_exactness.py::test_offset_data). One kernel serves every
+covariance type: ``diagonal`` selects diagonal precisions, given
 as (K, 1, d); tied and spherical are full and diag with shared or repeated precisions,
 their statistics summed by the caller (``_block.py``).
 

@@ -77,6 +77,16 @@ def exp_nonpositive(x, buf):
 
 
 @jit
+def column_max(lp, top):
+    """top[t] = max_k lp[k, t] over a (K, TILE) tile."""
+    for t in range(TILE):  # not top[:] = lp[0]: its shape-error path compiles for seconds
+        top[t] = lp[0, t]
+    for k in range(1, lp.shape[0]):
+        for t in range(TILE):
+            top[t] = lp[k, t] if lp[k, t] > top[t] else top[t]
+
+
+@jit
 def responsibilities(lp, wt, tn, top, total, buf):
     """Turn log-densities lp (K, TILE) into w_t * resp in place; returns (sum w log p, bad).
 
@@ -85,11 +95,7 @@ def responsibilities(lp, wt, tn, top, total, buf):
     ``buf``: (K * TILE,) scratch.
     """
     n_components = lp.shape[0]
-    for t in range(TILE):  # not top[:] = lp[0]: its shape-error path compiles for seconds
-        top[t] = lp[0, t]
-    for k in range(1, n_components):
-        for t in range(TILE):
-            top[t] = lp[k, t] if lp[k, t] > top[t] else top[t]
+    column_max(lp, top)
     for k in range(n_components):
         for t in range(TILE):
             lp[k, t] -= top[t]
