@@ -3,7 +3,9 @@
 ``memory_limit="auto"`` is half of this machine's physical memory, or half of the
 smallest worker's limit when a ``dask.distributed`` Client is active. It is read
 from fixed quantities (not from currently free memory), so the same settings on
-the same machine give the same blocks, hence bitwise-reproducible fits.
+the same machine give the same blocks, hence bitwise-reproducible fits. On a
+cluster, blocks are also capped to what the workers' ``memory_limit`` holds
+(:func:`worker_rows_cap`), whatever ``memory_limit`` says (RELIABILITY P6).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ AUTO_SHARE = 0.5
 BLOCK_COPIES = 3
 #: blocks in flight per thread (reading ahead, kernel, reduction)
 BLOCKS_PER_THREAD = 4
+#: a distributed worker's memory once streamgmm is imported and its kernels compiled
+#: (numba, scipy, scikit-learn, h5py): 235 MiB after the import, 285 MiB after a fit
+WORKER_BASELINE = 320 * 2**20
 
 
 def _machine_memory() -> int:
@@ -30,16 +35,21 @@ def _machine_memory() -> int:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def _worker_memory() -> int | None:
+def _workers() -> list[dict]:
+    """The workers of the active ``dask.distributed`` Client (``scheduler_info``), or []."""
     if "distributed" not in sys.modules:
-        return None
+        return []
     from distributed import default_client
 
     try:
         client = default_client()
     except ValueError:
-        return None
-    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
+        return []
+    return list(client.scheduler_info()["workers"].values())
+
+
+def _worker_memory() -> int | None:
+    limits = [w.get("memory_limit") or 0 for w in _workers()]
     limits = [m for m in limits if m > 0]
     return min(limits) if limits else None
 
@@ -66,8 +76,48 @@ def memory_budget(memory_limit="auto") -> int:
 def block_rows_cap(shape, budget: int) -> int:
     """Most rows per block such that every thread's blocks in flight fit the budget."""
     n_threads = os.cpu_count() or 1
-    per_row = BLOCK_COPIES * 8 * max(1, int(shape[1]))
-    return max(1, int(budget // (BLOCKS_PER_THREAD * n_threads * per_row)))
+    return max(1, int(budget // (BLOCKS_PER_THREAD * n_threads * _row_bytes(shape[1]))))
+
+
+def _row_bytes(n_features) -> int:
+    return BLOCK_COPIES * 8 * max(1, int(n_features))
+
+
+class WorkerMemoryError(MemoryError):
+    """The Dask workers' memory_limit leaves no room for blocks (RELIABILITY P6)."""
+
+
+def worker_rows_cap(n_features: int) -> int | None:
+    """Most rows per block that every distributed worker's memory_limit holds (P6), or None
+    without an active Client or without limits.
+
+    A worker stops taking tasks at the ``distributed.worker.memory.pause`` share of its
+    limit (a fit would then wait forever) and its nanny kills it at ``terminate``; above
+    WORKER_BASELINE, the rest up to that share goes to the blocks in flight on its threads.
+    Raises :class:`WorkerMemoryError` when nothing is left, before any task is sent.
+    """
+    import dask
+
+    share = dask.config.get("distributed.worker.memory.pause", None) or 1.0
+    share = min(share, dask.config.get("distributed.worker.memory.terminate", None) or 1.0)
+    caps = []
+    for worker in _workers():
+        limit = worker.get("memory_limit") or 0
+        if limit <= 0:
+            continue
+        room = share * limit - WORKER_BASELINE
+        if room <= 0:
+            raise WorkerMemoryError(
+                f"the Dask workers' memory_limit of {limit / 2**20:.0f} MiB is too small: a "
+                f"worker takes about {WORKER_BASELINE / 2**20:.0f} MiB once streamgmm is loaded, "
+                f"and distributed stops a worker at {share:.0%} of its limit "
+                f"({share * limit / 2**20:.0f} MiB), where the fit would wait forever. Start "
+                f"the workers with a memory_limit of at least "
+                f"{2 * WORKER_BASELINE / share / 2**20:.0f} MiB."
+            )
+        per_block = BLOCKS_PER_THREAD * max(1, int(worker.get("nthreads") or 1))
+        caps.append(int(room // (per_block * _row_bytes(n_features))))
+    return max(1, min(caps)) if caps else None
 
 
 class ModelTooLargeError(MemoryError):

@@ -40,6 +40,8 @@ _handles: dict[str, h5py.File] = {}
 _datasets: dict[tuple[str, str], h5py.Dataset] = {}
 #: graph layer name -> file path, for every array made by read_hdf5 in this process
 _layers: dict[str, str] = {}
+#: graph layer name -> dataset name, for :func:`reblock`
+_datasets: dict[str, str] = {}
 _sessions = 0
 
 
@@ -339,8 +341,17 @@ def _one(path, dataset: str, chunk_rows: int | None) -> da.Array:
         src = HDF5Source(path, ds.name, ds.shape, ds.dtype, _cache_bytes(ds, rows))
     st = os.stat(path)
     name = "hdf5-" + tokenize(path, src.dataset, st.st_size, st.st_mtime_ns, rows)
-    _layers[name] = path
+    _layers[name], _datasets[name] = path, src.dataset
     return da.from_array(src, chunks=(rows, src.shape[1]), name=name, asarray=True, lock=False)
+
+
+def reblock(arr, rows: int) -> da.Array | None:
+    """``arr`` read again with ``rows`` per block, if :func:`read_hdf5` made it, else None."""
+    if arr.name not in _datasets:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PartialFileWarning)  # said when it was first read
+        return _one(_layers[arr.name], _datasets[arr.name], rows)
 
 
 def files_of(arr) -> list[str]:

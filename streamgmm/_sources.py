@@ -22,7 +22,7 @@ import dask.array as da
 import numpy as np
 
 from . import _hdf5
-from ._budget import block_rows_cap, memory_budget
+from ._budget import block_rows_cap, memory_budget, worker_rows_cap
 
 logger = logging.getLogger("streamgmm")
 
@@ -339,6 +339,7 @@ def as_source(
 def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
     budget = memory_budget(memory_limit)
     if isinstance(X, da.Array):
+        X = _fit_workers(X)
         files = _hdf5_files(X)
         return X, "the input Dask array", files, files
     if _hdf5.is_h5py_dataset(X):
@@ -391,20 +392,52 @@ def _hdf5_files(arr: da.Array) -> list:
 
 def _rows(chunk_size, shape, n_components, budget) -> int:
     if chunk_size == "auto" or chunk_size is None:
-        return min(auto_rows(shape[0], shape[1], n_components), block_rows_cap(shape, budget))
+        return min(auto_rows(shape[0], shape[1], n_components), _cap(shape, budget)[0])
     return _capped(int(chunk_size), shape, budget)
 
 
-def _capped(rows: int, shape, budget: int) -> int:
+def _cap(shape, budget: int) -> tuple[int, str]:
+    """Most rows per block, and what sets it: the budget, or the Dask workers' memory (P6)."""
     cap = block_rows_cap(shape, budget)
+    workers = worker_rows_cap(shape[1])
+    if workers is not None and workers < cap:
+        return workers, "the Dask workers' memory_limit"
+    return cap, "the memory budget"
+
+
+def _capped(rows: int, shape, budget: int) -> int:
+    cap, limit = _cap(shape, budget)
     if rows > cap:
-        logger.warning(
-            "chunk_size=%d rows (%.0f MB per block) exceeds the memory budget; using %d rows",
-            rows,
-            rows * shape[1] * 8 / 1e6,
-            cap,
-        )
+        _warn_capped("chunk_size", rows, shape[1], limit, cap)
     return int(max(1, min(rows, cap, shape[0])))
+
+
+def _warn_capped(what: str, rows: int, n_features: int, limit: str, cap: int) -> None:
+    mb = rows * n_features * 8 / 1e6
+    logger.warning(
+        "%s=%d rows (%.0f MB per block) exceeds %s; using %d rows", what, rows, mb, limit, cap
+    )
+
+
+def _fit_workers(arr: da.Array) -> da.Array:
+    """A read_hdf5 array read again in smaller blocks if the Dask workers cannot hold its
+    blocks (P6); another Dask array keeps its blocks, with a warning."""
+    cap = worker_rows_cap(arr.shape[1]) if arr.ndim == 2 else None
+    rows = max(arr.chunks[0], default=0) if cap is not None else 0
+    if cap is None or not rows > cap:  # also unknown (NaN) chunks: as_source says so
+        return arr
+    smaller = _hdf5.reblock(arr, cap)
+    if smaller is not None:
+        _warn_capped("chunk_rows", rows, arr.shape[1], "the Dask workers' memory_limit", cap)
+        return smaller
+    logger.warning(
+        "blocks of %d rows (%.0f MB) may not fit the Dask workers' memory_limit (%d rows do); "
+        "give the input smaller row blocks",
+        rows,
+        rows * arr.shape[1] * 8 / 1e6,
+        cap,
+    )
+    return arr
 
 
 def _weights_source(sample_weight, arr: da.Array):
