@@ -30,7 +30,7 @@ def as_kernel_array(X: np.ndarray) -> np.ndarray:
     return X
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
+def readonly(a: np.ndarray) -> np.ndarray:
     """A read-only view. Numba compiles a kernel once per writeable flag of each array; the
     fused kernel only reads X and the weights, so it sees them read-only, memmaps and
     in-memory arrays alike: one compilation per dtype instead of two (~6 s each, cold)."""
@@ -79,7 +79,7 @@ class ModelAssigner:
         out = np.empty((X.shape[0], 1 + self.n_components))
         diagonal = _covariance.get(self.covariance_type).fused_diagonal
         bad = kernels.fused_log_resp(
-            _readonly(X), self.means, self.fused_prec, self.log_const, diagonal, out
+            readonly(X), self.means, self.fused_prec, self.log_const, diagonal, out
         )
         return out, bad
 
@@ -97,7 +97,7 @@ class ModelAssigner:
             # a distance beyond float32's range reads as a non-finite density: that
             # block is redone in float64, which decides whether it really is one
             precs.insert(0, self.fused_prec32)
-        X, sample_weight = _readonly(X), _readonly(sample_weight)
+        X, sample_weight = readonly(X), readonly(sample_weight)
         for prec in precs:
             log_lik, bad = kernels.fused_block(
                 X, sample_weight, self.means, prec, self.log_const, cov.fused_diagonal,
@@ -115,12 +115,18 @@ class NearestCentreAssigner:
         self.centres = np.ascontiguousarray(centres, dtype=np.float64)
         self.n_components = self.centres.shape[0]
 
-    def resp(self, X, sample_weight, row_offset):
-        resp = np.empty((X.shape[0], self.n_components))
-        kernels.nearest_centre(X, self.centres, resp)
-        dist = np.empty(X.shape[0])
-        kernels.min_sq_distance(X, self.centres, dist)
-        return resp, -kernels.weighted_sum(dist, sample_weight), -1
+    def statistics(self, X, sample_weight, covariance_type, with_m2=True):
+        """(nk, means, m2 in the layout of the covariance type or None, -inertia)."""
+        cov = _covariance.get(covariance_type)
+        k, d = self.centres.shape
+        X, sample_weight = readonly(X), readonly(sample_weight)
+        labels = np.empty(X.shape[0], np.int64)
+        inertia = kernels.nearest_centre(X, sample_weight, self.centres, labels)
+        nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
+        kernels.hard_statistics(
+            X, sample_weight, labels, self.centres, cov.fused_diagonal, with_m2, nk, means, m2
+        )
+        return nk, means, cov.fused_m2(m2) if with_m2 else None, -inertia
 
 
 class RandomAssigner:
@@ -152,6 +158,9 @@ def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, wi
         nk, means, m2, score, bad = assigner.statistics(X, w, with_m2)
         if bad >= 0:
             return zero.with_problem(row_offset + bad, -1, NONFINITE_DENSITY)
+        return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
+    if isinstance(assigner, NearestCentreAssigner):
+        nk, means, m2, score = assigner.statistics(X, w, covariance_type, with_m2)
         return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
     resp, score, bad = assigner.resp(X, w, row_offset)
     if bad >= 0:

@@ -44,7 +44,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._block import NearestCentreAssigner, RandomAssigner, as_kernel_array, statistics_from_resp
+from ._block import (
+    NearestCentreAssigner,
+    RandomAssigner,
+    as_kernel_array,
+    readonly,
+    statistics_from_resp,
+)
 from ._coordinator import statistics_pass_many
 from ._em import check_pass
 from ._kernels import nearest_centre
@@ -329,10 +335,11 @@ def lloyd_in_memory(X, w, centres, max_iter=LLOYD_IN_MEMORY_MAX_ITER, tol=KMEANS
     var = np.average((X - np.average(X, axis=0, weights=w)) ** 2, axis=0, weights=w)
     threshold = tol * float(var.mean())
     labels = None
-    resp = np.empty((X.shape[0], centres.shape[0]))
+    X_ro = readonly(as_kernel_array(X))  # one compilation with the pass kernels' views
+    w_ro = readonly(np.ascontiguousarray(w, dtype=np.float64))
     for _ in range(max_iter):
-        nearest_centre(X, centres, resp)
-        new_labels = resp.argmax(axis=1)
+        new_labels = np.empty(X.shape[0], np.int64)
+        nearest_centre(X_ro, w_ro, np.ascontiguousarray(centres, dtype=np.float64), new_labels)
         if labels is not None and np.array_equal(new_labels, labels):
             break
         labels = new_labels

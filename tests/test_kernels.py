@@ -14,7 +14,12 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from streamgmm import _covariance, _kernels
-from streamgmm._block import ModelAssigner, block_log_resp, block_statistics
+from streamgmm._block import (
+    ModelAssigner,
+    NearestCentreAssigner,
+    block_log_resp,
+    block_statistics,
+)
 from streamgmm._kernels._tile import TILE
 from streamgmm._mstep import Params
 from streamgmm._stats import NONFINITE_DENSITY
@@ -118,15 +123,42 @@ def test_moments_against_naive(covariance_type, offset):
     np.testing.assert_allclose(m2, want_m2, rtol=1e-9 if offset else 1e-12)
 
 
-def test_nearest_centre_against_argmin():
+@pytest.mark.parametrize("n", [1, TILE, TILE + 7])
+def test_nearest_centre_against_argmin(n):
     rng = np.random.RandomState(4)
-    X, centres = rng.randn(60, 2), rng.randn(5, 2)
-    resp = np.empty((60, 5))
-    inertia = _kernels.nearest_centre(X, centres, resp)
+    X, centres = rng.randn(n, 2), rng.randn(5, 2)
+    w = rng.uniform(0.5, 2.0, n)
+    labels = np.empty(n, np.int64)
+    inertia = _kernels.nearest_centre(X, w, centres, labels)
     d2 = ((X[:, None, :] - centres[None]) ** 2).sum(axis=2)
-    np.testing.assert_array_equal(resp.argmax(axis=1), d2.argmin(axis=1))
-    assert resp.sum() == 60
-    assert inertia == pytest.approx(d2.min(axis=1).sum(), rel=1e-13)
+    np.testing.assert_array_equal(labels, d2.argmin(axis=1))
+    assert inertia == pytest.approx(w @ d2.min(axis=1), rel=1e-13)
+    tied = np.empty(n, np.int64)  # the first of two equal centres, as argmin
+    _kernels.nearest_centre(X, w, np.vstack([centres[:1], centres[:1]]), tied)
+    assert (tied == 0).all()
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("offset", [0.0, 1e8])
+def test_hard_statistics_against_one_hot(covariance_type, offset):
+    """Lloyd statistics from labels equal the naive moments of the one-hot responsibilities,
+    an empty centre gives nk 0 and mean 0, and X + 1e8 keeps its digits."""
+    rng = np.random.RandomState(5)
+    n, k, d = 300, 4, 3
+    X = np.round(rng.randn(n, d) * 2**20) / 2**20 + offset
+    w = rng.uniform(0.1, 2.0, n)
+    centres = np.vstack([X[:3], np.full(d, offset + 1e3)])  # the last one attracts no row
+    stats = block_statistics(X, w, 0, covariance_type, NearestCentreAssigner(centres))
+    labels = (((X[:, None, :] - centres[None]) ** 2).sum(axis=2)).argmin(axis=1)
+    assert set(labels) == {0, 1, 2}
+    nk, means, m2 = naive_moments(covariance_type, X - offset, w, np.eye(k)[labels][:, :3])[:3]
+    assert stats.nk[3] == 0 and (stats.means[3] == 0).all()
+    np.testing.assert_allclose(stats.nk[:3], nk, rtol=1e-13)
+    atol = 1e-13 + 4 * np.spacing(offset)
+    np.testing.assert_allclose(stats.means[:3] - offset, means, atol=atol)
+    got_m2 = stats.m2 if covariance_type == "tied" else stats.m2[:3]
+    np.testing.assert_allclose(got_m2, m2, rtol=1e-11, atol=1e-12)
+    assert stats.log_lik == pytest.approx(-(w @ ((X - centres[labels]) ** 2).sum(axis=1)))
 
 
 def test_random_resp_depends_only_on_seed_and_row():

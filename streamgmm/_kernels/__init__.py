@@ -1,6 +1,12 @@
 """Layer 2: Numba kernels, pure functions on NumPy arrays (numpy and numba only)."""
 
-from ._assign import min_sq_distance, nearest_centre, random_resp, uniform_keyed
+from ._assign import (
+    hard_statistics,
+    min_sq_distance,
+    nearest_centre,
+    random_resp,
+    uniform_keyed,
+)
 from ._estep import LOG_2PI, first_nonfinite, weighted_sum
 from ._fused import fused_block
 from ._logresp import fused_log_resp
@@ -20,6 +26,7 @@ __all__ = [
     "first_nonfinite",
     "fused_block",
     "fused_log_resp",
+    "hard_statistics",
     "min_sq_distance",
     "nearest_centre",
     "random_resp",
