@@ -229,6 +229,58 @@ def test_ctrl_c_closes_the_local_cluster(tmp_path):
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
 
+def _alive(procs):
+    return [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.slow  # worker start-up twice, about 30 s
+@pytest.mark.distributed
+def test_sigkill_of_the_cluster_owner_leaves_no_orphans_and_resume_works(tmp_path):
+    """P9: SIGKILL 'streamgmm fit --workers 2' once it has a checkpoint. Its workers are
+    multiprocessing children of it that exit when their pipe from it closes (distributed's
+    AsyncProcess), so none is left; the same command with --resume then finishes the fit."""
+    ckpt = tmp_path / "fit.ckpt"
+    base = [*_long_fit_args(tmp_path)[:-2], "--random-state", "0"]  # without --out
+    argv = [*base, "--out", tmp_path / "m.h5", "--checkpoint", ckpt, "--workers", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamgmm", *map(str, argv)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with proc.stderr:
+        for line in proc.stderr:
+            if line.startswith("iteration") and ckpt.exists():
+                break
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.kill()
+        proc.wait(timeout=30)
+    killed = time.monotonic()
+    gone = None
+    while time.monotonic() < killed + 5:
+        time.sleep(0.05)
+        if gone is None and not _alive(children):
+            gone = time.monotonic() - killed
+    orphans = _alive(children)
+    when = "still running" if gone is None else f"all gone {gone:.2f} s after the kill"
+    print(
+        f"P9: {len(children)} processes under the killed CLI; after 5 s, {len(orphans)} "
+        f"left ({when})"
+    )
+    assert len(children) >= 2 and not orphans, [c.cmdline() for c in orphans]
+
+    done = streamgmm.load(ckpt).n_iter_
+    limit = ["--max-iter", str(done + 2)]
+    resume = [*base, "--checkpoint", ckpt, "--resume", *limit, "--workers", "2"]
+    resumed, _ = _run(*resume, "--out", tmp_path / "r.h5")
+    assert resumed.returncode == 0, resumed.stderr
+    whole, _ = _run(*base, *limit, "--out", tmp_path / "w.h5")
+    assert whole.returncode == 0, whole.stderr
+    a, b = streamgmm.load(tmp_path / "r.h5"), streamgmm.load(tmp_path / "w.h5")
+    assert a.n_iter_ == b.n_iter_ == done + 2
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)
+
+
 @pytest.mark.distributed
 def test_workers_listen_on_loopback_only(data_file, tmp_path):
     done, listeners = _run(*_fit_args(data_file, tmp_path / "m.h5", "--workers", "2"))
