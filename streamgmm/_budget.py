@@ -1,15 +1,18 @@
 """Layer 6: the memory budget that bounds block sizes and decides caching.
 
-``memory_limit="auto"`` is half of this machine's physical memory, or half of the
-smallest worker's limit when a ``dask.distributed`` Client is active. It is read
-from fixed quantities (not from currently free memory), so the same settings on
-the same machine give the same blocks, hence bitwise-reproducible fits. On a
+``memory_limit="auto"`` is half of this machine's physical memory (or of a container's
+cgroup limit, or of what an address-space limit leaves), or half of the smallest
+worker's limit when a ``dask.distributed`` Client is active. It is read from fixed
+quantities (not from currently free memory), so the same settings on the same machine
+give the same blocks, hence bitwise-reproducible fits; only under ``RLIMIT_AS`` does it
+depend on the process, measured once. On a
 cluster, blocks are also capped to what the workers' ``memory_limit`` holds
 (:func:`worker_rows_cap`), whatever ``memory_limit`` says (RELIABILITY P6).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -27,12 +30,55 @@ WORKER_BASELINE = 320 * 2**20
 
 
 def _machine_memory() -> int:
+    """The memory this process may use: physical memory, or less under a container's
+    cgroup limit or an address-space limit (RELIABILITY R1)."""
+    limits = [_physical_memory(), _cgroup_limit(), _address_space_left()]
+    return min(m for m in limits if m)
+
+
+def _physical_memory() -> int:
     try:
         import psutil
 
         return int(psutil.virtual_memory().total)
     except ImportError:  # pragma: no cover - psutil comes with distributed
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _cgroup_limit() -> int | None:
+    """memory.max of this process's cgroup (v2, or v1's limit_in_bytes), or None."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # "max", or v1's "unlimited" 2**63 - 4096
+            return int(text)
+    return None
+
+
+def _address_space_left() -> int | None:
+    """RLIMIT_AS minus the address space already mapped, or None without a limit.
+
+    Imports and compiled kernels map hundreds of MB that physical memory never sees, so
+    the limit itself would overstate what a fit may allocate (a 2 GiB file under a 1 GiB
+    limit failed with "Unable to allocate 32.0 MiB" before this).
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    return None if soft == resource.RLIM_INFINITY else _left_under(soft)
+
+
+@functools.cache
+def _left_under(soft: int) -> int:
+    """Measured once per limit, so that blocks stay the same from fit to fit."""
+    import psutil
+
+    return max(0, soft - int(psutil.Process().memory_info().vms))
 
 
 def _workers() -> list[dict]:
