@@ -38,10 +38,9 @@ BLOCK_BYTES = 32 * 2**20
 
 _handles: dict[str, h5py.File] = {}
 _datasets: dict[tuple[str, str], h5py.Dataset] = {}
-#: graph layer name -> file path, for every array made by read_hdf5 in this process
-_layers: dict[str, str] = {}
-#: graph layer name -> dataset name, for :func:`reblock`
-_datasets: dict[str, str] = {}
+#: graph layer name -> (file path, dataset name), for every array made by read_hdf5 in
+#: this process (for :func:`files_of` and :func:`reblock`)
+_layers: dict[str, tuple[str, str]] = {}
 _sessions = 0
 
 
@@ -341,23 +340,23 @@ def _one(path, dataset: str, chunk_rows: int | None) -> da.Array:
         src = HDF5Source(path, ds.name, ds.shape, ds.dtype, _cache_bytes(ds, rows))
     st = os.stat(path)
     name = "hdf5-" + tokenize(path, src.dataset, st.st_size, st.st_mtime_ns, rows)
-    _layers[name], _datasets[name] = path, src.dataset
+    _layers[name] = (path, src.dataset)
     return da.from_array(src, chunks=(rows, src.shape[1]), name=name, asarray=True, lock=False)
 
 
 def reblock(arr, rows: int) -> da.Array | None:
     """``arr`` read again with ``rows`` per block, if :func:`read_hdf5` made it, else None."""
-    if arr.name not in _datasets:
+    if arr.name not in _layers:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PartialFileWarning)  # said when it was first read
-        return _one(_layers[arr.name], _datasets[arr.name], rows)
+        return _one(*_layers[arr.name], rows)
 
 
 def files_of(arr) -> list[str]:
     """The HDF5 files that a Dask array reads through :func:`read_hdf5` (also derived arrays)."""
     layers = arr.__dask_graph__().layers
-    return sorted({_layers[name] for name in layers if name in _layers})
+    return sorted({_layers[name][0] for name in layers if name in _layers})
 
 
 def read_hdf5(path, dataset: str, chunk_rows: int | None = None) -> da.Array:
