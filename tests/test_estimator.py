@@ -291,7 +291,7 @@ def test_float32_estep_guard():
     """The float32 E-step is used only where it is accurate, and never makes a NaN.
 
     (a) Ill-conditioned factors (cond_1(U) > FLOAT32_MAX_COND) fall back to float64: the
-    statistics then equal the float64 path's exactly. (b) A float32 block whose distance
+    statistics then equal the float64 path's to rounding. (b) A float32 block whose distance
     overflows float32 (a row at 1e30 of data at scale 1) is redone in float64 instead of
     being reported as a non-finite density. (c) Well-conditioned: float32, and close.
     """
@@ -318,13 +318,15 @@ def test_float32_estep_guard():
     ill = params._replace(precisions_cholesky=prec)
     assert ModelAssigner(ill, "full").fused_prec32 is None
     a, b = stats(X, ill), stats(X.astype(np.float64), ill)
-    assert a.log_lik == b.log_lik
-    np.testing.assert_array_equal(a.m2, b.m2)
+    # to a few ulps, not bit for bit: the float32-X and float64-X kernels are separate
+    # compilations (a fresh clone's compile differed from a cached one by 1 ulp)
+    assert a.log_lik == pytest.approx(b.log_lik, rel=1e-14)
+    np.testing.assert_allclose(a.m2, b.m2, rtol=1e-14)
     # (b) a far outlier: finite in float64, beyond float32's range in the float32 E-step
     far = X.copy()
     far[5] = 1e30
     a, b = stats(far, params), stats(far.astype(np.float64), params)
-    assert np.isfinite(a.log_lik) and a.log_lik == b.log_lik
+    assert np.isfinite(a.log_lik) and a.log_lik == pytest.approx(b.log_lik, rel=1e-14)
 
 
 def _peak_bytes_of_fit(X, **kw):

@@ -83,7 +83,14 @@ def test_a_block_that_kills_every_worker_is_named():
     """P5: the block at rows 300..399 calls os._exit(1) in whichever worker reads it."""
     data = make_blobs(seed=71, n_per=200)
     X = da.from_array(PoisonReader(data, 300), chunks=(100, 3), asarray=True)
-    with cluster(**{"distributed.scheduler.allowed-failures": 1}) as lc, distributed.Client(lc):
+    # One task per worker thread at a time: a worker's death is blamed on every task the
+    # scheduler has sent it, so with the default saturation (1.1, a second block queued
+    # behind the poisoned one) an innocent neighbour could be named (seen once in CI).
+    config = {
+        "distributed.scheduler.allowed-failures": 1,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with cluster(**config) as lc, distributed.Client(lc):
         gm = streamgmm.GaussianMixture(3, cache=False, **pinned_start(data, 3, "full"))
         with pytest.raises(RuntimeError, match=r"block 3 \(rows 300\.\.399\) .* 2 times") as e:
             gm.fit(X)
