@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import dask.array as da
 import numpy as np
 
-from . import _hdf5
+from . import _hdf5, _hdf5_reader
 from ._budget import block_rows_cap, memory_budget, worker_rows_cap
 
 logger = logging.getLogger("streamgmm")
@@ -264,7 +264,7 @@ class DataSource:
     def session(self):
         """Keep HDF5 handles open across passes while inside; close them all at the end."""
         try:
-            with _hdf5.keep_handles_open():
+            with _hdf5_reader.keep_handles_open():
                 yield self
         finally:
             self.close()
@@ -272,7 +272,7 @@ class DataSource:
     def close(self) -> None:
         """Close this fit's HDF5 handles, here and on any distributed workers (F12)."""
         for path in self.files:
-            _hdf5.release_handles(path)
+            _hdf5_reader.release_handles(path)
         client = active_client()
         if client is not None and self.files:
             try:
@@ -283,7 +283,7 @@ class DataSource:
 
 def _release(paths):
     for p in paths:
-        _hdf5.release_handles(p)
+        _hdf5_reader.release_handles(p)
 
 
 def _take(arr: da.Array, indices) -> np.ndarray:

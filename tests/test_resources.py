@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import streamgmm
-from streamgmm import _hdf5
+from streamgmm import _hdf5_reader
 
 from conftest import make_blobs
 
@@ -123,10 +123,12 @@ def test_column_strip_reads_equal_plain_reads(tmp_path, chunks, dtype):
         ds = f["x"]
         for r in rows:
             for c in cols:
-                got, want = _hdf5.read_block(ds, (r, c)), ds[r, c]
+                got, want = _hdf5_reader.read_block(ds, (r, c)), ds[r, c]
                 assert got.dtype == want.dtype and got.flags.c_contiguous, (r, c)
                 np.testing.assert_array_equal(got, want)
-        np.testing.assert_array_equal(_hdf5.read_block(ds, ([1, 5, 9], slice(None))), X[[1, 5, 9]])
+        np.testing.assert_array_equal(
+            _hdf5_reader.read_block(ds, ([1, 5, 9], slice(None))), X[[1, 5, 9]]
+        )
 
 
 @pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
@@ -147,10 +149,10 @@ def test_column_chunked_file_fits_the_same_model(tmp_path):
         np.testing.assert_allclose(
             getattr(models["columns"], attr), getattr(models["rows"], attr), rtol=1e-12
         )
-    src = _hdf5.HDF5Source(str(tmp_path / "columns.h5"), "/x", X.shape, X.dtype, 1 << 20)
-    with _hdf5.keep_handles_open():
+    src = _hdf5_reader.HDF5Source(str(tmp_path / "columns.h5"), "/x", X.shape, X.dtype, 1 << 20)
+    with _hdf5_reader.keep_handles_open():
         assert src._dataset() is src._dataset()
-    assert _hdf5.release_handles(src.path) == 1 and not _hdf5._datasets
+    assert _hdf5_reader.release_handles(src.path) == 1 and not _hdf5_reader._datasets
 
 
 def test_out_of_memory_while_reading_is_not_called_corruption(tmp_path, monkeypatch):
@@ -162,7 +164,7 @@ def test_out_of_memory_while_reading_is_not_called_corruption(tmp_path, monkeypa
     def fail(ds, index):
         raise OSError("Can't synchronously read data (memory allocation failed for chunk)")
 
-    monkeypatch.setattr(_hdf5, "read_block", fail)
+    monkeypatch.setattr(_hdf5_reader, "read_block", fail)
     with pytest.raises(MemoryError, match=r"out of memory reading rows 0\.\.999 of .*m\.h5"):
         streamgmm.read_hdf5(path, "points").compute()
 
