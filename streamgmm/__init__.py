@@ -3,7 +3,7 @@
 from ._em import IterationInfo
 from ._estimator import GaussianMixture
 from ._hdf5 import read_hdf5, write_hdf5
-from ._modelfile import load
+from ._modelfile_read import load
 from ._selection import ModelSelection, select_model
 from ._validation import InvalidParameterError
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from . import _modelfile
+from . import _modelfile, _modelfile_read
 
 CHECKPOINT_VERSION = 1
 #: settings that may change on resume (the others must match the checkpoint's)
@@ -159,7 +159,7 @@ def _write_state(g: h5py.Group, s: CheckpointState) -> None:
 def read_checkpoint(path):
     """(model record, :class:`CheckpointState`) of a checkpoint; ``ValueError`` if not one."""
     path = os.fspath(path)
-    record = _modelfile.read_model(path)  # every check of a model file, links included
+    record = _modelfile_read.read_model(path)  # every check of a model file, links included
     with h5py.File(path, "r") as f:
         g = f.get("checkpoint", getlink=True)
         if not isinstance(g, h5py.HardLink) or not isinstance(f["checkpoint"], h5py.Group):

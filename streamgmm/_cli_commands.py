@@ -52,7 +52,7 @@ def cmd_fit(args) -> int:
 
 def cmd_predict(args) -> int:
     from ._hdf5 import write_hdf5
-    from ._modelfile import load
+    from ._modelfile_read import load
 
     _check_output(args.out, [args.model, args.data], args.force)
     gm = load(args.model)
@@ -73,7 +73,8 @@ def cmd_predict(args) -> int:
 
 def cmd_info(args) -> int:
     from ._hdf5 import describe_datasets
-    from ._modelfile import FORMAT_NAME, build_estimator, read_model
+    from ._modelfile import FORMAT_NAME
+    from ._modelfile_read import build_estimator, read_model
 
     file_format, datasets = describe_datasets(args.model)
     if file_format != FORMAT_NAME:

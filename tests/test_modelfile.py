@@ -15,7 +15,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import streamgmm
-from streamgmm import _modelfile
+from streamgmm import _modelfile, _modelfile_check, _modelfile_read
 
 from conftest import COVARIANCE_TYPES, FITTED, make_blobs
 
@@ -100,7 +100,7 @@ def test_settings_that_are_not_plain_are_omitted_with_a_note(tmp_path):
     gm, _ = _fit(max_iter=2)
     gm.set_params(random_state=np.random.RandomState(0))
     gm.save(tmp_path / "m.h5")
-    record = _modelfile.read_model(tmp_path / "m.h5")
+    record = _modelfile_read.read_model(tmp_path / "m.h5")
     assert "random_state (a RandomState" in record.meta["settings_omitted"]
     assert streamgmm.load(tmp_path / "m.h5").random_state is None
 
@@ -111,8 +111,9 @@ def test_unfitted_model_is_not_saved(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_load_never_uses_pickle():
-    source = inspect.getsource(_modelfile)
+@pytest.mark.parametrize("module", [_modelfile, _modelfile_read, _modelfile_check])
+def test_load_never_uses_pickle(module):
+    source = inspect.getsource(module)
     assert not re.search(r"import pickle|pickle\.load|allow_pickle\s*=\s*True", source)
 
 
