@@ -17,8 +17,8 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ._block import ModelAssigner, as_kernel_array, block_log_resp, block_statistics
+from ._datasource import DataSource
 from ._kernels import first_nonfinite
-from ._sources import DataSource
 from ._stats import merge_all
 
 #: fan-in of the reduction tree (dask's ``split_every``)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from ._block import ModelAssigner
 from ._coordinator import statistics_pass_many
+from ._datasource import DataSource
 from ._mstep import Params, m_step
-from ._sources import DataSource
 from ._stats import NONFINITE_DENSITY, NONFINITE_INPUT, SuffStats
 
 logger = logging.getLogger("streamgmm")

@@ -27,10 +27,10 @@ from ._checkpoint import (
     settings_digest,
     write_checkpoint,
 )
+from ._datasource import DataSource
 from ._em import EMResult, EMRun, Reporter, run_em_many
 from ._init import initialise_many
 from ._mstep import Params
-from ._sources import DataSource
 
 
 @dataclass

@@ -52,11 +52,11 @@ from ._block import (
     statistics_from_resp,
 )
 from ._coordinator import statistics_pass_many
+from ._datasource import DataSource
 from ._em import check_pass
 from ._kernels import nearest_centre
 from ._mstep import Params, initial_parameters, parameters_from_init
 from ._seeding import kmeans_parallel_many
-from ._sources import DataSource
 
 _INT32_MAX = np.iinfo(np.int32).max
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from ._block import NearestCentreAssigner, as_kernel_array, as_weight_array
 from ._coordinator import reduce_pass, statistics_pass_many
+from ._datasource import DataSource
 from ._kernels._sampling import exponential_race, oversample
-from ._sources import DataSource
 
 #: k-means|| defaults: rounds and oversampling factor l / K
 ROUNDS = 3

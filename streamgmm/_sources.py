@@ -4,25 +4,24 @@ NumPy arrays are blocked without copying; memmaps and HDF5 datasets go into the
 graph *by reference* (path, offset or dataset name), so distributed workers open
 them themselves and no process holds the data whole. Validation reads metadata
 only (shape, dtype, chunks): nothing is read before the input is known to be
-usable (RELIABILITY D4, D5, D7, D8).
+usable (RELIABILITY D4, D5, D7, D8). Rows per block are capped by the memory
+budget and by the Dask workers' memory (P6). What an input may be is
+:mod:`streamgmm._inputs`; the result, a :class:`~streamgmm._datasource.DataSource`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import mmap
 import os
-import sys
-import threading
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import dask.array as da
 import numpy as np
 
-from . import _hdf5, _hdf5_reader
+from . import _hdf5
 from ._budget import block_rows_cap, memory_budget, worker_rows_cap
+from ._datasource import DataSource, _stat
+from ._inputs import ArrayView, as_array, check_dtype, check_shape, memmap_reference
 
 logger = logging.getLogger("streamgmm")
 
@@ -30,59 +29,6 @@ logger = logging.getLogger("streamgmm")
 AUTO_BLOCK_BYTES = 32 * 2**20
 #: do not split below this many rows just to feed threads
 MIN_SPLIT_ROWS = 4096
-#: share of the memory budget that the whole data may take for ``cache="auto"``
-CACHE_SHARE = 0.5
-
-
-class InputTypeError(TypeError, ValueError):
-    """Input of a type streamgmm cannot fit (both errors, like scikit-learn's checks)."""
-
-
-def check_dtype(dtype, what="X") -> None:
-    dtype = np.dtype(dtype)
-    if dtype.kind == "c":
-        raise InputTypeError(
-            f"Complex data not supported: {what} has dtype {dtype}. "
-            "Expected real numbers (float or int)."
-        )
-    if dtype.kind not in "biuf":
-        kind = {
-            "O": "object arrays are not supported; convert to a numeric dtype first",
-            "U": "strings are not supported",
-            "S": "byte strings are not supported",
-            "M": "datetimes are not supported",
-            "m": "timedeltas are not supported",
-            "V": "structured (compound) dtypes are not supported; select one numeric field",
-        }.get(dtype.kind, "it is not numeric")
-        raise InputTypeError(
-            f"{what} has dtype {dtype}: {kind}. Expected real numbers (float or int)."
-        )
-
-
-def check_shape(shape, what="X", min_samples=1) -> None:
-    if len(shape) != 2:
-        hint = ""
-        if len(shape) == 1:
-            hint = " Reshape your data with X.reshape(-1, 1) if it has a single feature."
-        raise ValueError(
-            f"{what}: expected 2-D (n_samples, n_features), got shape {tuple(shape)}.{hint}"
-        )
-    n, d = shape
-    if n == 0:
-        raise ValueError(
-            f"Found array with 0 sample(s) (shape={tuple(shape)}) while a minimum of "
-            f"{min_samples} is required."
-        )
-    if d == 0:
-        raise ValueError(
-            f"Found array with 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is "
-            "required."
-        )
-    if n < min_samples:
-        raise ValueError(
-            f"Found array with {n} sample(s) (shape={tuple(shape)}) while a minimum of "
-            f"{min_samples} is required by GaussianMixture."
-        )
 
 
 def auto_rows(n_samples: int, n_features: int, n_components: int) -> int:
@@ -93,218 +39,6 @@ def auto_rows(n_samples: int, n_features: int, n_components: int) -> int:
     if n_samples >= 2 * MIN_SPLIT_ROWS:
         rows = min(rows, max(MIN_SPLIT_ROWS, math.ceil(n_samples / (2 * n_threads))))
     return int(min(rows, n_samples))
-
-
-class ArrayView:
-    """A NumPy array behind dask's ``from_array``, which would otherwise copy it whole
-    (dask >= 2025: ``x = x.copy()``); blocks are views (test_numpy_input_is_not_copied)."""
-
-    def __init__(self, array: np.ndarray):
-        self.array = array
-        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
-
-    def __getitem__(self, index):
-        return self.array[index]
-
-
-class MemmapSource:
-    """A picklable reference to a C-ordered array in a file (``np.memmap``): path + offset."""
-
-    def __init__(self, path: str, offset: int, shape, dtype):
-        self.path, self.offset = path, int(offset)
-        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
-        self.ndim = len(self.shape)
-        self._local = threading.local()
-
-    def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_local"}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._local = threading.local()
-
-    def __getitem__(self, index):
-        mm = getattr(self._local, "mm", None)
-        if mm is None:
-            mm = np.memmap(self.path, self.dtype, "r", self.offset, self.shape, order="C")
-            self._local.mm = mm
-        return mm[index]
-
-
-def memmap_reference(X) -> MemmapSource | None:
-    """Path and true byte offset of a C-contiguous memmap (also a row slice of one)."""
-    mm = getattr(X, "_mmap", None)
-    if not isinstance(mm, mmap.mmap) or not getattr(X, "filename", None):
-        return None
-    if not X.flags.c_contiguous:
-        return None
-    base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
-    start = X.offset - X.offset % mmap.ALLOCATIONGRANULARITY
-    return MemmapSource(X.filename, start + (X.ctypes.data - base), X.shape, X.dtype)
-
-
-class InputChangedError(RuntimeError):
-    """An input file changed while a fit was reading it (RELIABILITY F9)."""
-
-
-def _stat(path: str):
-    try:
-        st = os.stat(path)
-        return st.st_size, st.st_mtime_ns
-    except OSError:
-        return None
-
-
-@dataclass
-class DataSource:
-    """Row blocks of the data (and of sample weights), a name for messages, opened files."""
-
-    array: da.Array
-    sample_weight: da.Array | None
-    name: str
-    files: list = field(default_factory=list)
-    in_memory: bool = False  # a NumPy array already in RAM: nothing to cache
-    cached: bool = False
-    watched: dict = field(default_factory=dict)  # file -> (size, mtime_ns) when opened
-
-    def __post_init__(self):
-        for path in self.files:
-            self.watched.setdefault(path, _stat(path))
-
-    def check_unchanged(self) -> None:
-        """Raise :class:`InputChangedError` if an input file changed since the fit began."""
-        if self.cached:
-            return  # the blocks are in memory: later changes to the file cannot reach the fit
-        for path, before in self.watched.items():
-            now = _stat(path)
-            if now != before:
-                what = (
-                    "was removed"
-                    if now is None
-                    else (
-                        f"size {before[0]:,} -> {now[0]:,} bytes"
-                        if now[0] != before[0]
-                        else "modification time changed"
-                    )
-                )
-                raise InputChangedError(
-                    f"input changed during the fit: {path} ({what}). Its statistics would mix "
-                    "two versions of the data; restart the fit on a stable file."
-                )
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.array.shape[0])
-
-    @property
-    def n_features(self) -> int:
-        return int(self.array.shape[1])
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.array.dtype
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.array.nbytes)
-
-    @property
-    def block_starts(self) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(self.array.chunks[0])]).astype(np.int64)
-
-    def describe_row(self, row: int) -> str:
-        starts = self.block_starts
-        block = int(np.searchsorted(starts, row, side="right") - 1)
-        return (
-            f"row {row:,} of {self.name} (block {block}, rows {starts[block]:,}.."
-            f"{starts[block + 1] - 1:,})"
-        )
-
-    def take_rows(self, indices) -> np.ndarray:
-        """A few rows by global index, in the order given (reads only their blocks)."""
-        return _take(self.array, indices)
-
-    def take_weights(self, indices) -> np.ndarray:
-        if self.sample_weight is None:
-            return np.ones(len(indices))
-        return _take(self.sample_weight, indices).astype(float)
-
-    def maybe_cache(self, cache="auto", memory_limit="auto") -> bool:
-        """Keep the blocks in memory (one read now, none in later passes) if ``cache`` says so.
-
-        ``cache`` is True, False or "auto": only when the whole data take at most
-        CACHE_SHARE of the memory budget. Returns whether the blocks are cached.
-        """
-        if cache is False or cache is None or self.in_memory or self.cached:
-            return self.cached
-        fits = self.nbytes <= CACHE_SHARE * memory_budget(memory_limit)
-        if not fits and cache == "auto":
-            logger.info(
-                "not caching: %.1f MB of data exceed half the memory budget; every "
-                "iteration reads %s",
-                self.nbytes / 1e6,
-                self.name,
-            )
-        if cache is True and not fits:
-            logger.warning("cache=True although the data exceed half the memory budget")
-        if cache is True or fits:
-            logger.info(
-                "caching %.1f MB of blocks in memory (budget %.1f MB): one read of %s",
-                self.nbytes / 1e6,
-                memory_budget(memory_limit) / 1e6,
-                self.name,
-            )
-            self.array = self.array.persist()
-            if self.sample_weight is not None:
-                self.sample_weight = self.sample_weight.persist()
-            self.cached = True
-        return self.cached
-
-    @contextmanager
-    def session(self):
-        """Keep HDF5 handles open across passes while inside; close them all at the end."""
-        try:
-            with _hdf5_reader.keep_handles_open():
-                yield self
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Close this fit's HDF5 handles, here and on any distributed workers (F12)."""
-        for path in self.files:
-            _hdf5_reader.release_handles(path)
-        client = active_client()
-        if client is not None and self.files:
-            try:
-                client.run(_release, list(self.files))
-            except Exception as exc:  # a closing cluster must not hide the fit's outcome
-                logger.debug("could not release HDF5 handles on workers: %s", exc)
-
-
-def _release(paths):
-    for p in paths:
-        _hdf5_reader.release_handles(p)
-
-
-def _take(arr: da.Array, indices) -> np.ndarray:
-    indices = np.asarray(indices, dtype=np.int64)
-    order = np.argsort(indices, kind="stable")
-    rows = np.asarray(arr[indices[order]].compute())
-    out = np.empty_like(rows)
-    out[order] = rows
-    return out
-
-
-def active_client():
-    """The default ``dask.distributed`` Client, if any (without importing distributed)."""
-    if "distributed" not in sys.modules:
-        return None
-    from distributed import default_client
-
-    try:
-        return default_client()
-    except ValueError:
-        return None
 
 
 def as_source(
@@ -349,22 +83,7 @@ def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
         arr = _hdf5.from_h5py_dataset(X, rows)
         files = _hdf5_files(arr)
         return arr, f"{os.path.abspath(X.file.filename)}:{X.name}", files, files
-    if _is_sparse(X):
-        raise InputTypeError(
-            f"Sparse data was passed for {what}, but dense data is required. Use '.toarray()' "
-            "to convert to a dense numpy array (a Gaussian mixture's covariances are dense)."
-        )
-    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
-        X = X.to_numpy()
-    elif not hasattr(X, "shape") or not hasattr(X, "dtype"):
-        X = np.asarray(X)
-    if X.dtype == object:  # numbers in an object array convert, as in scikit-learn
-        try:
-            X = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InputTypeError(
-                f"{what} has dtype object and does not convert to float ({exc})."
-            ) from None
+    X = as_array(X, what)
     check_shape(X.shape, what, min_samples)
     check_dtype(X.dtype, what)
     rows = _rows(chunk_size, X.shape, n_components, budget)
@@ -375,15 +94,6 @@ def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
     view = ArrayView(np.asarray(X))
     arr = da.from_array(view, chunks=(rows, X.shape[1]), asarray=True, lock=False, name=False)
     return arr, "the input array", [], []
-
-
-def _is_sparse(X) -> bool:
-    module = type(X).__module__
-    if not module.startswith("scipy.sparse"):
-        return False
-    import scipy.sparse
-
-    return scipy.sparse.issparse(X)
 
 
 def _hdf5_files(arr: da.Array) -> list:
@@ -459,4 +169,4 @@ def _weights_source(sample_weight, arr: da.Array):
     return da.from_array(w, chunks=(arr.chunks[0],), name=False)
 
 
-__all__ = ["DataSource", "active_client", "as_source", "check_dtype", "check_shape"]
+__all__ = ["DataSource", "as_source", "check_dtype", "check_shape"]

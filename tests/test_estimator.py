@@ -358,7 +358,7 @@ def test_float32_is_not_upcast():
 
 
 def test_numpy_input_is_not_copied():
-    """dask's from_array copies a NumPy array whole; _sources.ArrayView keeps blocks views."""
+    """dask's from_array copies a NumPy array whole; _inputs.ArrayView keeps blocks views."""
     X, start = _big_float32()
     assert _peak_bytes_of_fit(X, **start) < 0.25 * X.nbytes
 

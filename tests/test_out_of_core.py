@@ -265,7 +265,7 @@ def test_partially_written_file_warns(tmp_path):
 @pytest.mark.parametrize("change", ["touch", "append"])
 def test_input_changed_during_fit_is_detected_at_the_next_pass(data, h5file, change):
     """F9: between iterations the file changes; the next pass refuses to mix versions."""
-    from streamgmm._sources import InputChangedError
+    from streamgmm._datasource import InputChangedError
 
     seen = []
 
