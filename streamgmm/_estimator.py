@@ -1,36 +1,28 @@
-"""Layer 8: ``streamgmm.GaussianMixture``, scikit-learn's estimator, out of core."""
+"""Layer 8: ``streamgmm.GaussianMixture``, scikit-learn's estimator, out of core.
+
+The public methods and their documentation; the private steps behind them are
+:class:`~streamgmm._estimator_fit.FitMixin` (fitting) and
+:class:`~streamgmm._estimator_infer.InferenceMixin` (inference on new data).
+"""
 
 from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, DensityMixin, clone
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from . import _covariance
-from ._block import ModelAssigner
-from ._coordinator import log_resp_array
-from ._em import EMRun, IterationInfo
-from ._fitting import Interrupted, fit_runs
-from ._mstep import Params
-from ._sources import as_source
-from ._validation import (
-    check_hyperparameters,
-    check_means,
-    check_n_features,
-    check_precisions,
-    check_weights,
-    feature_names,
-)
+from ._em import IterationInfo
+from ._estimator_fit import FitMixin
+from ._estimator_infer import InferenceMixin
 
 #: What ``X`` may be: array-likes (NumPy arrays and memmaps, lists, pandas
 #: DataFrames), Dask arrays, h5py datasets (which have ``__array__``).
@@ -40,14 +32,8 @@ VectorLike = ArrayLike | da.Array
 #: A per-iteration callback: a truthy return stops the fit.
 Callback = Callable[[IterationInfo], bool | None]
 
-CONVERGENCE_MESSAGE = (
-    "Best performing initialization did not converge. "
-    "Try different init parameters, or increase max_iter, "
-    "tol, or check for degenerate data."
-)
 
-
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(FitMixin, InferenceMixin, DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by exact, full-batch EM over blocks of rows.
 
     Parameters and fitted attributes are those of
@@ -207,139 +193,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._fit(X, sample_weight, callback, checkpoint, resume)
         return self.predict(X)
 
-    def _fit(self, X, sample_weight, callback, checkpoint=None, resume=False):
-        check_hyperparameters(self)
-        source = as_source(
-            X,
-            chunk_size=self.chunk_size,
-            n_components=self.n_components,
-            sample_weight=sample_weight,
-            min_samples=2,
-            memory_limit=self.memory_limit,
-        )
-        names = feature_names(X)
-        with source.session():
-            try:
-                best, stopped = self._fit_source(source, callback, checkpoint, resume, names)
-            except Interrupted as stop:
-                if stop.outcome is not None:  # keep the last finished iteration
-                    self._set_fitted(stop.outcome.best, source.dtype, source.n_features, names)
-                raise
-        if not best.converged and self.max_iter > 0 and not stopped:
-            # Before the attributes change: an error-filtered warning leaves the old state.
-            warnings.warn(CONVERGENCE_MESSAGE, ConvergenceWarning, stacklevel=3)
-        self._set_fitted(best, source.dtype, source.n_features, names)
-
-    def _fit_source(self, source, callback, checkpoint, resume, names):
-        """The best run over the initialisations, and whether a callback stopped the fit.
-
-        Sets no attribute (the estimator changes only when the fit has succeeded).
-        """
-        n_samples, n_features = source.n_samples, source.n_features
-        if n_samples < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components but got n_components = "
-                f"{self.n_components}, n_samples = {n_samples}"
-            )
-        inits = self._checked_inits(n_features)
-        source.maybe_cache(self.cache, self.memory_limit)
-        warm = None
-        if self.warm_start and hasattr(self, "converged_") and not resume:
-            self._check_warm_start(n_features)
-            warm = EMRun(self._current_params(), self.covariance_type, self.lower_bound_)
-
-        def snapshot(result):
-            model = clone(self)
-            model._set_fitted(result, source.dtype, n_features, names)
-            return model
-
-        outcome = fit_runs(
-            self,
-            source,
-            inits=inits,
-            random_state=check_random_state(self.random_state),
-            warm=warm,
-            callback=callback,
-            checkpoint=checkpoint,
-            resume=resume,
-            snapshot=snapshot,
-        )
-        return outcome.best, outcome.stopped
-
-    def _check_warm_start(self, n_features: int) -> None:
-        check_n_features(self.n_features_in_, n_features)
-        k_fitted = self.means_.shape[0]
-        cov = _covariance.get(self.covariance_type)
-        shape = cov.prec_shape(self.n_components, n_features)
-        if k_fitted != self.n_components or self.covariances_.shape != shape:
-            raise ValueError(
-                f"warm_start=True continues from the fitted parameters ({k_fitted} components, "
-                f"covariances of shape {self.covariances_.shape}), which do not fit "
-                f"n_components={self.n_components}, covariance_type={self.covariance_type!r}. "
-                "Set warm_start=False to fit from a new initialisation."
-            )
-
-    def _checked_inits(self, n_features):
-        k, cov = self.n_components, self.covariance_type
-        w = None if self.weights_init is None else check_weights(self.weights_init, k)
-        m = None if self.means_init is None else check_means(self.means_init, k, n_features)
-        p = None
-        if self.precisions_init is not None:
-            p = check_precisions(self.precisions_init, cov, k, n_features)
-        return w, m, p
-
-    def _set_fitted(self, result, dtype, n_features, names=None):
-        out = np.float32 if dtype == np.float32 else np.float64
-        params = result.params
-        cov = _covariance.get(self.covariance_type)
-        self.weights_ = params.weights.astype(out)
-        self.means_ = params.means.astype(out)
-        self.covariances_ = params.covariances.astype(out)
-        self.precisions_cholesky_ = params.precisions_cholesky.astype(out)
-        self.precisions_ = cov.precisions(params.precisions_cholesky).astype(out)
-        self.converged_ = bool(result.converged)
-        self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.lower_bound)
-        self.lower_bounds_ = [float(b) for b in result.lower_bounds]
-        self.n_features_in_ = int(n_features)
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
-    def _current_params(self) -> Params:
-        return Params(
-            np.asarray(self.weights_, dtype=np.float64),
-            np.asarray(self.means_, dtype=np.float64),
-            np.asarray(self.covariances_, dtype=np.float64),
-            np.asarray(self.precisions_cholesky_, dtype=np.float64),
-        )
-
     # -- inference ---------------------------------------------------------------------
-
-    def _log_resp(self, X, sample_weight=None):
-        """(lazy (n, 1+K) [log p(x), log resp], the source, whether X was a lazy input)."""
-        check_is_fitted(self)
-        lazy = isinstance(X, da.Array) or hasattr(X, "id") and hasattr(X, "file")
-        source = as_source(
-            X,
-            chunk_size=self.chunk_size,
-            n_components=self.n_components,
-            sample_weight=sample_weight,
-        )
-        # scikit-learn's feature-name warnings and n_features message, from metadata only.
-        validate_data(self, X, skip_check_array=True, reset=False)
-        assigner = ModelAssigner(self._current_params(), self.covariance_type)
-        return log_resp_array(source, assigner), source, lazy
-
-    def _out_dtype(self, source) -> type:
-        """scikit-learn's result dtype: float32 only when X and the model both are."""
-        both = source.dtype == np.float32 and self.means_.dtype == np.float32
-        return np.float32 if both else np.float64
-
-    @staticmethod
-    def _finish(arr, lazy):
-        return arr if lazy else arr.compute()
 
     def score_samples(self, X: MatrixLike) -> np.ndarray | da.Array:
         """Log-density of each sample under the model.
@@ -386,16 +240,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         arr, source, lazy = self._log_resp(X)
         return self._finish(da.exp(arr[:, 1:]).astype(self._out_dtype(source)), lazy)
 
-    def _log_lik_and_n(self, X, sample_weight) -> tuple[float, float]:
-        """(mean log-likelihood per unit weight, total weight) of X, in one pass."""
-        arr, source, _ = self._log_resp(X, sample_weight)
-        log_prob = arr[:, 0]
-        w = source.sample_weight
-        if w is None:
-            return float(log_prob.mean().compute()), float(source.n_samples)
-        total, weight = da.compute((log_prob * w).sum(), w.sum())
-        return float(total) / float(weight), float(weight)
-
     def score(
         self, X: MatrixLike, y: object = None, sample_weight: VectorLike | None = None
     ) -> float:
@@ -413,11 +257,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         log_likelihood : float
         """
         return self._log_lik_and_n(X, sample_weight)[0]
-
-    def _n_parameters(self) -> int:
-        return _covariance.get(self.covariance_type).n_parameters(
-            self.means_.shape[0], self.means_.shape[1]
-        )
 
     def bic(self, X: MatrixLike, sample_weight: VectorLike | None = None) -> float:
         """Bayesian information criterion of the model on X (lower is better).
