@@ -44,8 +44,9 @@ class BlockFailedError(RuntimeError):
             f"{where} killed the worker process reading it {attempts} times in a row: its "
             "data or its reader crashes the process (a corrupt file?), or the block"
             f"{size} is more than the worker's memory limit holds (then give smaller blocks: "
-            "chunk_size, read_hdf5's chunk_rows, --chunk-rows). The last checkpoint, if any, "
-            "is intact."
+            "chunk_size, read_hdf5's chunk_rows, --chunk-rows). Dask blames every block a "
+            "dying worker held, so a block read alongside the culprit can be named instead. "
+            "The last checkpoint, if any, is intact."
         )
 
 
