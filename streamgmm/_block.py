@@ -72,6 +72,7 @@ class ModelAssigner:
         self.fused_prec32 = None
         if _covariance.float32_estep_ok(cov, self.prec_chol):
             self.fused_prec32 = self.fused_prec.astype(np.float32)
+        self.far_limit = _covariance.float32_far_limit(d)
 
     def log_resp(self, X):
         """(n, 1 + K): log p(x) then the log-responsibilities of each row of a kernel-ready
@@ -92,16 +93,17 @@ class ModelAssigner:
         cov = _covariance.get(self.covariance_type)
         k, d = self.means.shape
         nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
-        precs = [self.fused_prec]
+        runs = [(self.fused_prec, np.inf)]
         if X.dtype == np.float32 and self.fused_prec32 is not None:
-            # a distance beyond float32's range reads as a non-finite density: that
-            # block is redone in float64, which decides whether it really is one
-            precs.insert(0, self.fused_prec32)
+            # tiles with a far outlier are redone in float64 inside the kernel; a distance
+            # beyond float32's range reads as a non-finite density: that block is redone
+            # in float64, which decides whether it really is one
+            runs.insert(0, (self.fused_prec32, self.far_limit))
         X, sample_weight = readonly(X), readonly(sample_weight)
-        for prec in precs:
+        for prec, far_limit in runs:
             log_lik, bad = kernels.fused_block(
-                X, sample_weight, self.means, prec, self.log_const, cov.fused_diagonal,
-                with_m2, nk, means, m2,
+                X, sample_weight, self.means, prec, self.fused_prec, far_limit, self.log_const,
+                cov.fused_diagonal, with_m2, nk, means, m2,
             )  # fmt: skip
             if bad < 0:
                 break

@@ -184,6 +184,20 @@ class CovarianceType:
 FLOAT32_MAX_COND = 1e3
 
 
+def float32_far_limit(n_features: int) -> float:
+    """Squared distance from every component beyond which a tile's float32 distances are
+    redone in float64 (inside the kernel).
+
+    A float32 squared distance carries a relative error of ~1e-7, so an absolute one that
+    grows with it: at 1e6 (an outlier 1,000 s.d. out) its log-density is off by ~0.1,
+    which moves its responsibilities by percents where it sits between two components.
+    Typical rows lie near d (chi-square); 1e3, or 4 d for wide data, keeps the error of
+    every row that stays in float32 below ~1e-4 and sends only outliers to float64
+    (test_estimator.py::test_float32_estep_guard, the "far outliers" case).
+    """
+    return max(1e3, 4.0 * n_features)
+
+
 def float32_estep_ok(cov: CovarianceType, precisions_cholesky: np.ndarray) -> bool:
     """Whether float32 blocks may use the float32 E-step with these parameters.
 

@@ -294,7 +294,9 @@ def test_float32_estep_guard():
     statistics then equal the float64 path's to rounding. (b) A float32 block whose distance
     overflows float32 (a row at 1e30 of data at scale 1) is redone in float64 instead of
     being reported as a non-finite density. (c) Well-conditioned: float32, and close.
+    (d) Tiles with a far outlier are redone in float64.
     """
+    from streamgmm import _covariance
     from streamgmm._block import ModelAssigner, block_statistics
     from streamgmm._covariance import FLOAT32_MAX_COND
     from streamgmm._mstep import Params
@@ -327,6 +329,34 @@ def test_float32_estep_guard():
     far[5] = 1e30
     a, b = stats(far, params), stats(far.astype(np.float64), params)
     assert np.isfinite(a.log_lik) and a.log_lik == pytest.approx(b.log_lik, rel=1e-14)
+    # (d) far outliers on the boundary of two tied components, ~1,000 s.d. out: float32
+    # distances (~1e6, off by ~0.1) would move their responsibilities by percents; their
+    # tiles are redone in float64 (_covariance.float32_far_limit)
+    rng = np.random.RandomState(3)
+    a = rng.randn(4, 4)
+    cov = a @ a.T + np.eye(4)
+    centres = np.array([[0.0, 0, 0, 0], [6.0, 0, 0, 0]])
+    chol = np.linalg.cholesky(cov)
+    rows = np.vstack([c + rng.randn(500, 4) @ chol.T for c in centres])
+    delta, prec = centres[1] - centres[0], np.linalg.inv(cov)
+    z = rng.uniform(1e3, 3e3, (20, 4)) * chol.diagonal()  # then onto the boundary plane
+    z -= np.outer(z @ prec @ delta / (delta @ prec @ delta), delta)
+    X4 = np.vstack([rows, centres.mean(axis=0) + z]).astype(np.float32)
+    u = _covariance.get("tied").precision_cholesky(cov)
+    tied = Params(np.full(2, 0.5), centres, cov, u)
+    ref = ModelAssigner(tied, "tied")
+    ref.fused_prec32 = None  # the float64 E-step of the same float32 values
+    want = block_statistics(X4, None, 0, "tied", ref)
+
+    def error(far_limit):
+        asg = ModelAssigner(tied, "tied")
+        asg.far_limit = far_limit
+        got = block_statistics(X4, None, 0, "tied", asg)
+        return np.abs(got.means - want.means).max() / np.abs(want.means).max()
+
+    unguarded, guarded = error(np.inf), error(ModelAssigner(tied, "tied").far_limit)
+    print(f"far outliers: means off by {unguarded:.1e} in float32, {guarded:.1e} with the redo")
+    assert unguarded > 1e-4 and guarded < 1e-7
 
 
 def _peak_bytes_of_fit(X, **kw):

@@ -77,15 +77,15 @@ def test_log_resp_against_scipy(covariance_type, dtype, n):
 
 
 def test_log_resp_flags_the_first_nonfinite_row():
-    """A row beyond every component's reach (its squared distance overflows) is -inf or NaN
-    in the output, like scikit-learn's, and its index comes back; the rows after it are
-    still computed."""
+    """A row beyond every component's reach (its squared distance overflows) has log p -inf
+    and NaN log-responsibilities, like scikit-learn's, and its index comes back; the rows
+    after it are still computed."""
     params = random_params("full", 2, 3, seed=12)
     X = np.random.RandomState(13).randn(TILE + 10, 3)
     X[TILE + 3] = 1e200
     got, bad = block_log_resp(X, ModelAssigner(params, "full"))
     assert bad == TILE + 3
-    assert not np.isfinite(got[TILE + 3, 0])
+    assert got[TILE + 3, 0] == -np.inf  # scikit-learn's logsumexp of -inf terms, not NaN
     assert np.isfinite(np.delete(got, TILE + 3, axis=0)).all()
 
 

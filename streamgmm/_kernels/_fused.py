@@ -86,8 +86,16 @@ def _sq_mahalanobis_diag(Xt, mean, p, sq):
 
 
 @jit
-def _log_densities(Xt, means, prec, log_const, diagonal, D, Y, sq, lp):
-    """lp[k, t] = log pi_k + log N(x_t | k) for every component (as weighted_log_prob_*)."""
+def _log_densities(Xt, means, prec, log_const, diagonal, D, Y, sq, lp, nearest):
+    """lp[k, t] = log pi_k + log N(x_t | k) for every component.
+
+    With a ``nearest`` (TILE,) array, returns the largest over the tile's rows of the
+    smallest squared distance: how far its worst outlier lies from every component. With
+    an empty one, returns 0 and skips that bookkeeping (6-9% of a block at d = 2 and 16).
+    """
+    track = nearest.shape[0] > 0
+    if track:
+        nearest[:] = np.inf
     for k in range(means.shape[0]):
         if diagonal:
             _sq_mahalanobis_diag(Xt, means[k], prec[k, 0], sq)
@@ -95,6 +103,14 @@ def _log_densities(Xt, means, prec, log_const, diagonal, D, Y, sq, lp):
             _sq_mahalanobis_full(Xt, means[k], prec[k], D, Y, sq)
         for t in range(TILE):
             lp[k, t] = log_const[k] - 0.5 * sq[t]
+        if track:
+            for t in range(TILE):
+                nearest[t] = sq[t] if sq[t] < nearest[t] else nearest[t]
+    far = 0.0
+    if track:
+        for t in range(TILE):
+            far = nearest[t] if nearest[t] > far else far
+    return far
 
 
 @jit
@@ -203,11 +219,17 @@ def _finish(means, nk, mean_out, m2_out):
 
 
 @jit
-def fused_block(X, sample_weight, means, prec, log_const, diagonal, with_m2, nk, mean_out, m2_out):
+def fused_block(
+    X, sample_weight, means, prec, prec64, far_limit, log_const, diagonal, with_m2, nk, mean_out,
+    m2_out,
+):  # fmt: skip
     """Weighted log-likelihood and statistics of a block under a Gaussian mixture.
 
     X (n, d) float32/float64; ``prec`` (K, d, d) upper-triangular precision Cholesky factors,
-    or (K, 1, d) diagonal ones when ``diagonal``; the E-step runs in prec's dtype.
+    or (K, 1, d) diagonal ones when ``diagonal``; the E-step runs in prec's dtype, except in
+    tiles with a row whose smallest squared distance exceeds ``far_limit``: those are redone
+    with ``prec64``, the float64 factors (a float32 distance of 1e6 is off by ~0.1, enough
+    to move an outlier's responsibilities by percents).
     ``log_const[k]`` = log pi_k + log det U_k - d/2 log(2 pi). Writes nk (K,), the exact
     weighted means (K, d) (0 where nk is 0) and, when ``with_m2``, the centred second
     moments (K, d, d) (only the diagonal when ``diagonal``). Returns (sum_i w_i log p(x_i),
@@ -217,7 +239,8 @@ def fused_block(X, sample_weight, means, prec, log_const, diagonal, with_m2, nk,
     n_components = means.shape[0]
     Xt = np.empty((d, TILE), X.dtype)
     De, Y = np.empty((d, TILE), prec.dtype), np.empty(2 * TILE, prec.dtype)
-    sq = np.empty(TILE, prec.dtype)
+    sq, nearest = np.empty(TILE, prec.dtype), np.empty(TILE if far_limit < np.inf else 0)
+    De64, Y64, sq64 = np.empty((d, TILE)), np.empty(2 * TILE), np.empty(TILE)
     lp, buf = np.empty((n_components, TILE)), np.empty(n_components * TILE)
     wt, top, total = np.empty(TILE), np.empty(TILE), np.empty(TILE)
     D, W, S = np.empty((d, TILE)), np.empty((d, TILE)), np.zeros((d, d))
@@ -228,7 +251,9 @@ def fused_block(X, sample_weight, means, prec, log_const, diagonal, with_m2, nk,
     log_lik = 0.0
     for i0 in range(0, n, TILE):
         tn = load_tile(X, sample_weight, i0, Xt, wt)
-        _log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp)
+        far = _log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp, nearest)
+        if far > far_limit:
+            _log_densities(Xt, means, prec64, log_const, diagonal, De64, Y64, sq64, lp, nearest)
         ll, bad = responsibilities(lp, wt, tn, top, total, buf)
         if bad >= 0:
             return 0.0, i0 + bad

@@ -44,16 +44,17 @@ def fused_log_resp(X, means, prec, log_const, diagonal, out):
     n_components = means.shape[0]
     ones = np.ones(n)  # load_tile's weights; a block's n floats next to out's n (K + 1)
     Xt, wt = np.empty((d, TILE), X.dtype), np.empty(TILE)
-    De, Y, sq = np.empty((d, TILE)), np.empty(2 * TILE), np.empty(TILE)
+    De, Y, sq, untracked = np.empty((d, TILE)), np.empty(2 * TILE), np.empty(TILE), np.empty(0)
     lp, top, total = np.empty((n_components, TILE)), np.empty(TILE), np.empty(TILE)
     shifted, buf = np.empty(n_components * TILE), np.empty(n_components * TILE)
     bad = -1
     for i0 in range(0, n, TILE):
         tn = load_tile(X, ones, i0, Xt, wt)
-        _log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp)
+        _log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp, untracked)
         _log_sum_exp(lp, top, total, shifted, buf)
         for t in range(tn):
-            lse = top[t] + math.log(total[t])
+            # every density 0 (top = -inf): -inf as scikit-learn's logsumexp, not NaN
+            lse = top[t] + math.log(total[t]) if top[t] > -np.inf else top[t]
             if bad < 0 and not np.isfinite(lse):
                 bad = i0 + t
             row = out[i0 + t]
