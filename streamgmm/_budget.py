@@ -33,7 +33,7 @@ def _machine_memory() -> int:
     """The memory this process may use: physical memory, or less under a container's
     cgroup limit or an address-space limit (RELIABILITY R1)."""
     limits = [_physical_memory(), _cgroup_limit(), _address_space_left()]
-    return min(m for m in limits if m)
+    return min(m for m in limits if m is not None)  # 0 left under RLIMIT_AS is 0, not "none"
 
 
 def _physical_memory() -> int:

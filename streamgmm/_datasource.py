@@ -149,7 +149,7 @@ class DataSource:
     def session(self):
         """Keep HDF5 handles open across passes while inside; close them all at the end."""
         try:
-            with _hdf5_reader.keep_handles_open():
+            with _hdf5_reader.keep_handles_open(self.files):
                 yield self
         finally:
             self.close()

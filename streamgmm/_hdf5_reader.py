@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,20 +26,29 @@ import numpy as np
 
 _handles: dict[str, h5py.File] = {}
 _datasets: dict[tuple[str, str], h5py.Dataset] = {}
+#: (inode, mtime) of each cached file when it was opened: a replaced or rewritten file
+#: gets a fresh handle instead of reading the old inode (a worker keeps handles for good)
+_opened: dict[str, tuple[int, int]] = {}
 _sessions = 0
+#: sessions (fits, scores) in this process reading each path
+_held: Counter[str] = Counter()
 
 
 @contextmanager
-def keep_handles_open():
-    """While inside, reads in this process keep their file handles for the next pass."""
+def keep_handles_open(paths=()):
+    """While inside, reads in this process keep their file handles for the next pass, and
+    :func:`release_handles` leaves ``paths`` open (another fit or score in this process may
+    be reading them: closing a handle under a read fails it)."""
     global _sessions
     with _handles_lock:
         _sessions += 1
+        _held.update(paths)
     try:
         yield
     finally:
         with _handles_lock:
             _sessions -= 1
+            _held.subtract(paths)
 
 
 def _in_distributed_worker() -> bool:
@@ -77,25 +87,41 @@ class HDF5Source:
         # decoded once, not once per block (16x on unaligned gzip blocks, R4).
         key = (self.path, self.dataset)
         ds = _datasets.get(key)
-        if ds is None or not ds.id.valid:
-            with _handles_lock:
-                f = _handles.get(self.path)
-                if f is None or not f.id.valid:
-                    f = open_file(self.path, self.cache_bytes)
-                    _handles[self.path] = f
-                ds = _datasets.get(key)
-                if ds is None or not ds.id.valid:
-                    ds = _datasets[key] = f[self.dataset]
+        if ds is not None and ds.id.valid and _opened.get(self.path) == _identity(self.path):
+            return ds
+        with _handles_lock:
+            f = _handles.get(self.path)
+            now = _identity(self.path)
+            if f is not None and f.id.valid and _opened.get(self.path) != now:
+                _close(self.path)  # replaced or rewritten since it was opened
+                f = None
+            if f is None or not f.id.valid:
+                f = _handles[self.path] = open_file(self.path, self.cache_bytes)
+                _opened[self.path] = now
+            ds = _datasets.get(key)
+            if ds is None or not ds.id.valid:
+                ds = _datasets[key] = f[self.dataset]
         return ds
 
     def __getitem__(self, index):
         try:
             if _sessions > 0 or _in_distributed_worker():
-                return read_block(self._dataset(), index)
+                return self._read_cached(index)
             with open_file(self.path, self.cache_bytes) as f:
                 return read_block(f[self.dataset], index)
         except OSError as exc:
             raise self._read_error(index, exc) from exc
+
+    def _read_cached(self, index, attempts=3):
+        """Read through the cached handle; if something closed it during the read (a
+        worker's release at the end of another fit), reopen and read again."""
+        for attempt in range(attempts):
+            ds = self._dataset()
+            try:
+                return read_block(ds, index)
+            except (ValueError, RuntimeError):  # "identifier is not of specified type"
+                if ds.id.valid or attempt == attempts - 1:
+                    raise
 
     def _read_error(self, index, exc: OSError) -> Exception:
         rows = index[0] if isinstance(index, tuple) else index
@@ -167,19 +193,32 @@ def read_block(ds: h5py.Dataset, index) -> np.ndarray:
     return block
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = Path(path).stat()
+    except OSError:  # gone: the open handle may still read it; opening will say what is wrong
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def _close(path: str) -> None:
+    """Drop and close one path's cached handle and datasets (caller holds the lock)."""
+    for name in [k for k in _datasets if k[0] == path]:
+        del _datasets[name]
+    _opened.pop(path, None)
+    f = _handles.pop(path)
+    if f.id.valid:
+        f.close()
+
+
 def release_handles(path: str | None = None) -> int:
-    """Close this process's cached read handles (all, or those of one path)."""
-    closed = 0
+    """Close this process's cached read handles (all, or those of one path), except those
+    a running session still reads; returns how many were closed."""
     with _handles_lock:
-        for key in list(_handles):
-            if path is None or key == path:
-                for name in [k for k in _datasets if k[0] == key]:
-                    del _datasets[name]
-                f = _handles.pop(key)
-                if f.id.valid:
-                    f.close()
-                closed += 1
-    return closed
+        paths = [k for k in _handles if (path is None or k == path) and _held[k] <= 0]
+        for key in paths:
+            _close(key)
+    return len(paths)
 
 
 def open_file(path: str, cache_bytes: int = 1 << 20) -> h5py.File:

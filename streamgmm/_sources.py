@@ -80,7 +80,7 @@ def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
         check_shape(X.shape, what, min_samples)
         check_dtype(X.dtype, what)
         rows = None if chunk_size in ("auto", None) else _capped(int(chunk_size), X.shape, budget)
-        arr = _hdf5.from_h5py_dataset(X, rows)
+        arr = _fit_workers(_hdf5.from_h5py_dataset(X, rows))  # whole chunks may be large
         files = _hdf5_files(arr)
         return arr, f"{os.path.abspath(X.file.filename)}:{X.name}", files, files
     X = as_array(X, what)
