@@ -207,11 +207,6 @@ def is_h5py_dataset(x) -> bool:
     return isinstance(x, h5py.Dataset)
 
 
-def fingerprint(path: str) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
-
-
 def write_hdf5(array, path, dataset: str | None = None, *, overwrite: bool = False, batch=None):
     """Compute Dask arrays block by block and write them into HDF5 datasets.
 

@@ -102,3 +102,7 @@ def main(argv=None) -> int:
         logger.removeHandler(handler)
         if own:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+if __name__ == "__main__":  # python -m streamgmm.cli, as python -m streamgmm
+    sys.exit(main())
