@@ -41,7 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"streamgmm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_fit(sub)
+    _add_predict(sub)
+    _add_info(sub)
+    _add_select(sub)
+    _add_demo(sub)
+    return parser
 
+
+# -- one function per command, in the order of 'streamgmm --help' ----------------------
+
+
+def _add_fit(sub) -> None:
     p = _command(
         sub,
         "fit",
@@ -67,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_arguments(p, "the model file to write", required=True)
 
+
+def _add_predict(sub) -> None:
     p = _command(
         sub,
         "predict",
@@ -82,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     _cluster_arguments(p)
     _output_arguments(p, "the HDF5 file to write", required=True)
 
+
+def _add_info(sub) -> None:
     p = _command(
         sub,
         "info",
@@ -96,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a model file written by 'streamgmm fit' or GaussianMixture.save, or a data file",
     )
 
+
+def _add_select(sub) -> None:
     p = _command(
         sub,
         "select",
@@ -117,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     _output_arguments(p, "save the best model to this file", required=False)
     p.add_argument("--plot", metavar="PNG", help="draw the BIC and AIC curves (needs matplotlib)")
 
+
+def _add_demo(sub) -> None:
     p = _command(
         sub,
         "demo",
@@ -140,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--keep-data", action="store_true", help="keep the generated HDF5 file")
-    return parser
+
+
+# -- shared pieces ---------------------------------------------------------------------
 
 
 def _command(sub, name, run, summary, description):
