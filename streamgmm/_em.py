@@ -200,37 +200,9 @@ def run_em_many(
         active = [r for r in runs if not r.done and r.n_iter < max_iter]
         if not active:
             break
-        t = time.perf_counter()
-        jobs = [
-            (ModelAssigner(r.params, r.covariance_type), r.covariance_type, True) for r in active
-        ]
-        all_stats = statistics_pass_many(source, jobs)
-        updates = []
-        for r, stats in zip(active, all_stats, strict=True):  # all or nothing per iteration
-            check_pass(stats, source)
-            updates.append((r, stats.log_lik / stats.weight_sum, m_step(stats, reg_covar)))
-        seconds = time.perf_counter() - t
-        logger.info(
-            "pass %d: %d run(s), %.2f s, %.2f GB/s",
-            max(r.n_iter for r in active) + 1,
-            len(active),
-            seconds,
-            source.nbytes / 1e9 / max(seconds, 1e-9),
-        )
+        updates, seconds = _one_pass(source, active, reg_covar)
         for r, lower_bound, params in updates:
-            change = lower_bound - r.lower_bound
-            r.params, r.lower_bound, r.n_iter = params, lower_bound, r.n_iter + 1
-            r.lower_bounds.append(lower_bound)
-            r.converged = abs(change) < tol
-            r.done = r.converged or r.n_iter >= max_iter
-            logger.info(
-                "run %d iteration %d: lower bound %.8g, change %.3g%s",
-                r.init,
-                r.n_iter,
-                lower_bound,
-                change,
-                " (converged)" if r.converged else "",
-            )
+            change = _next_iteration(r, lower_bound, params, tol=tol, max_iter=max_iter)
             if reporter is not None:
                 reporter.iteration(r.init, r.n_iter, change)
                 if r.done:
@@ -242,6 +214,47 @@ def run_em_many(
         if after_iteration is not None:
             after_iteration(runs)
     return stopped
+
+
+def _one_pass(source: DataSource, active: list[EMRun], reg_covar: float):
+    """One read of the data for every active run: each run's lower bound (the mean
+    log-likelihood of its current parameters) and next parameters, and the seconds taken."""
+    t = time.perf_counter()
+    jobs = [(ModelAssigner(r.params, r.covariance_type), r.covariance_type, True) for r in active]
+    all_stats = statistics_pass_many(source, jobs)
+    updates = []
+    for r, stats in zip(active, all_stats, strict=True):  # all or nothing per iteration
+        check_pass(stats, source)
+        updates.append((r, stats.log_lik / stats.weight_sum, m_step(stats, reg_covar)))
+    seconds = time.perf_counter() - t
+    logger.info(
+        "pass %d: %d run(s), %.2f s, %.2f GB/s",
+        max(r.n_iter for r in active) + 1,
+        len(active),
+        seconds,
+        source.nbytes / 1e9 / max(seconds, 1e-9),
+    )
+    return updates, seconds
+
+
+def _next_iteration(
+    r: EMRun, lower_bound: float, params: Params, *, tol: float, max_iter: int
+) -> float:
+    """Move ``r`` to its next iteration and decide whether it is done; returns the change."""
+    change = lower_bound - r.lower_bound
+    r.params, r.lower_bound, r.n_iter = params, lower_bound, r.n_iter + 1
+    r.lower_bounds.append(lower_bound)
+    r.converged = abs(change) < tol
+    r.done = r.converged or r.n_iter >= max_iter
+    logger.info(
+        "run %d iteration %d: lower bound %.8g, change %.3g%s",
+        r.init,
+        r.n_iter,
+        lower_bound,
+        change,
+        " (converged)" if r.converged else "",
+    )
+    return change
 
 
 def run_em(
