@@ -90,22 +90,11 @@ def fit_runs(
     elif warm is not None:
         runs = [warm]
     else:
-        specs = [(est.n_components, est.covariance_type)] * est.n_init
-        starts = initialise_many(
-            source, specs, est.init_params, est.reg_covar, random_state, *inits
-        )
-        runs = [EMRun(p, est.covariance_type, init=i) for i, p in enumerate(starts)]
-    rng_state = random_state.get_state()
-    identity = data_identity(source) if checkpoint is not None else None
-
-    saved = [None]
-
-    def save(runs, finished=False):
-        state = CheckpointState(
-            [_run_state(r) for r in runs], rng_state, identity, digest, finished
-        )
-        write_checkpoint(checkpoint, snapshot(best_run(runs, est.max_iter)), state)
-        saved[0] = [r.n_iter for r in runs]
+        runs = _initial_runs(est, source, inits, random_state)
+    save = None
+    if checkpoint is not None:
+        rng_state, identity = random_state.get_state(), data_identity(source)
+        save = _Checkpointer(checkpoint, snapshot, est.max_iter, rng_state, identity, digest)
 
     for r in runs:
         reporter.init_begin(r.init)
@@ -118,19 +107,47 @@ def fit_runs(
             reg_covar=est.reg_covar,
             callback=callback,
             reporter=reporter,
-            after_iteration=None if checkpoint is None else save,
+            after_iteration=save,
         )
     except KeyboardInterrupt:
         reporter.close()
-        done = any(r.n_iter > 0 for r in runs)
-        if checkpoint is not None and done and saved[0] != [r.n_iter for r in runs]:
-            save(runs)  # an interrupt raised after the M-steps (in a callback): keep them
-        outcome = FitOutcome(_not_converged(best_run(runs, est.max_iter)), True, runs)
-        raise Interrupted(outcome if done else None, checkpoint) from None
+        raise _interrupted(runs, est.max_iter, save, checkpoint) from None
     reporter.close()
-    if checkpoint is not None:
+    if save is not None:
         save(runs, finished=True)
     return FitOutcome(best_run(runs, est.max_iter), stopped, runs)
+
+
+def _initial_runs(est, source, inits, random_state) -> list[EMRun]:
+    """``n_init`` fresh starts; their initialisations share the passes over the data."""
+    specs = [(est.n_components, est.covariance_type)] * est.n_init
+    starts = initialise_many(source, specs, est.init_params, est.reg_covar, random_state, *inits)
+    return [EMRun(p, est.covariance_type, init=i) for i, p in enumerate(starts)]
+
+
+class _Checkpointer:
+    """Writes the checkpoint (the ``after_iteration`` hook) and remembers what it wrote."""
+
+    def __init__(self, path, snapshot, max_iter, rng_state, identity, digest):
+        self.path, self.snapshot, self.max_iter = path, snapshot, max_iter
+        self.rng_state, self.identity, self.digest = rng_state, identity, digest
+        self.saved = None  # n_iter of each run at the last write
+
+    def __call__(self, runs, finished=False):
+        state = CheckpointState(
+            [_run_state(r) for r in runs], self.rng_state, self.identity, self.digest, finished
+        )
+        write_checkpoint(self.path, self.snapshot(best_run(runs, self.max_iter)), state)
+        self.saved = [r.n_iter for r in runs]
+
+
+def _interrupted(runs, max_iter, save: _Checkpointer | None, checkpoint) -> Interrupted:
+    """The :class:`Interrupted` to raise on Ctrl-C, the last finished iteration saved."""
+    done = any(r.n_iter > 0 for r in runs)
+    if save is not None and done and save.saved != [r.n_iter for r in runs]:
+        save(runs)  # an interrupt raised after the M-steps (in a callback): keep them
+    outcome = FitOutcome(_not_converged(best_run(runs, max_iter)), True, runs)
+    return Interrupted(outcome if done else None, checkpoint)
 
 
 def _not_converged(result: EMResult) -> EMResult:
