@@ -110,53 +110,15 @@ def plot_ellipses(gm, X=None, ax=None, *, dims=None, n_std=(1.0, 2.0), bins=200,
     weights.
     """
     _matplotlib()
-    from matplotlib.colors import LogNorm
-    from matplotlib.patches import Ellipse
-
     ax = _axes(ax)
     proj, labels = projection(gm, X, dims)
     means = np.asarray(gm.means_, dtype=np.float64) @ proj.T
     covs = np.einsum("ia,kab,jb->kij", proj, covariance_matrices(gm), proj)
     if X is not None:
-        Y = np.asarray(X, dtype=np.float64) @ proj.T
-        lo, hi = np.percentile(Y, [0.1, 99.9], axis=0)
-        pad = 0.05 * (hi - lo)
-        hist, xe, ye = np.histogram2d(
-            Y[:, 0],
-            Y[:, 1],
-            bins=bins,
-            range=[[lo[0] - pad[0], hi[0] + pad[0]], [lo[1] - pad[1], hi[1] + pad[1]]],
-        )
-        hist = np.ma.masked_equal(hist.T, 0)
-        mesh = ax.pcolormesh(xe, ye, hist, cmap=cmap, norm=LogNorm(), rasterized=True)
-        ax.figure.colorbar(mesh, ax=ax, label=f"points per bin (of {len(Y):,})")
+        _draw_density(ax, np.asarray(X, dtype=np.float64) @ proj.T, bins, cmap)
     colors = _colors(len(means))
     for k, (mean, cov) in enumerate(zip(means, covs, strict=True)):
-        width, height, angle = _ellipse_geometry(cov)
-        for s in n_std:
-            ax.add_patch(
-                Ellipse(
-                    mean,
-                    s * width,
-                    s * height,
-                    angle=angle,
-                    fill=False,
-                    lw=2.0 if s == n_std[0] else 1.2,
-                    ls="-" if s == n_std[0] else "--",
-                    color=colors[k],
-                )
-            )
-        ax.plot(*mean, "+", color=colors[k], ms=10, mew=2)
-        ax.annotate(
-            f"{k}: {gm.weights_[k]:.2f}",
-            mean,
-            xytext=(6, 6),
-            textcoords="offset points",
-            color=colors[k],
-            fontsize=9,
-            fontweight="bold",
-            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
-        )
+        _draw_component(ax, f"{k}: {gm.weights_[k]:.2f}", mean, cov, n_std, colors[k])
     if X is None:
         ax.autoscale_view()
     ax.set_xlabel(labels[0])
@@ -164,6 +126,54 @@ def plot_ellipses(gm, X=None, ax=None, *, dims=None, n_std=(1.0, 2.0), bins=200,
     sds = " and ".join(f"{s:g}" for s in n_std)
     ax.set_title(f"{len(means)} components ({gm.covariance_type}), ellipses at {sds} s.d.")
     return ax
+
+
+def _draw_density(ax, Y: np.ndarray, bins, cmap) -> None:
+    """A log-scaled 2-D histogram of the projected points ``Y``, with a colour bar."""
+    from matplotlib.colors import LogNorm
+
+    lo, hi = np.percentile(Y, [0.1, 99.9], axis=0)
+    pad = 0.05 * (hi - lo)
+    hist, xe, ye = np.histogram2d(
+        Y[:, 0],
+        Y[:, 1],
+        bins=bins,
+        range=[[lo[0] - pad[0], hi[0] + pad[0]], [lo[1] - pad[1], hi[1] + pad[1]]],
+    )
+    hist = np.ma.masked_equal(hist.T, 0)
+    mesh = ax.pcolormesh(xe, ye, hist, cmap=cmap, norm=LogNorm(), rasterized=True)
+    ax.figure.colorbar(mesh, ax=ax, label=f"points per bin (of {len(Y):,})")
+
+
+def _draw_component(ax, label: str, mean, cov, n_std, color) -> None:
+    """One component: its ellipses (the first of ``n_std`` bold), its mean and ``label``."""
+    from matplotlib.patches import Ellipse
+
+    width, height, angle = _ellipse_geometry(cov)
+    for s in n_std:
+        ax.add_patch(
+            Ellipse(
+                mean,
+                s * width,
+                s * height,
+                angle=angle,
+                fill=False,
+                lw=2.0 if s == n_std[0] else 1.2,
+                ls="-" if s == n_std[0] else "--",
+                color=color,
+            )
+        )
+    ax.plot(*mean, "+", color=color, ms=10, mew=2)
+    ax.annotate(
+        label,
+        mean,
+        xytext=(6, 6),
+        textcoords="offset points",
+        color=color,
+        fontsize=9,
+        fontweight="bold",
+        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+    )
 
 
 def _colors(n: int):
