@@ -92,25 +92,21 @@ def select_model(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-    grid = [(int(k), c) for c in covariance_types for k in n_components]
-    if not grid:
-        raise ValueError("the grid is empty: give at least one n_components and covariance type")
-    templates = [GaussianMixture(k, covariance_type=c, **params) for k, c in grid]
-    for est in templates:
-        check_hyperparameters(est)
+    grid, templates = _grid(n_components, covariance_types, params)
     est0 = templates[0]
+    k_max = max(k for k, _ in grid)
     source = as_source(
         X,
         chunk_size=est0.chunk_size,
-        n_components=max(k for k, _ in grid),
+        n_components=k_max,
         sample_weight=sample_weight,
         min_samples=2,
         memory_limit=est0.memory_limit,
     )
-    if source.n_samples < max(k for k, _ in grid):
+    if source.n_samples < k_max:
         raise ValueError(
             "Expected n_samples >= n_components but got n_components = "
-            f"{max(k for k, _ in grid)}, n_samples = {source.n_samples}"
+            f"{k_max}, n_samples = {source.n_samples}"
         )
     check_model_memory(
         [(e.n_components, e.covariance_type) for e in templates for _ in range(e.n_init)],
@@ -122,6 +118,17 @@ def select_model(
         per_model = _fit_grid(source, templates)
         scores = _scores(source, per_model, grid)
     return _assemble(templates, per_model, scores, source, criterion)
+
+
+def _grid(n_components, covariance_types, params):
+    """The (n_components, covariance_type) pairs, and one checked, unfitted estimator each."""
+    grid = [(int(k), c) for c in covariance_types for k in n_components]
+    if not grid:
+        raise ValueError("the grid is empty: give at least one n_components and covariance type")
+    templates = [GaussianMixture(k, covariance_type=c, **params) for k, c in grid]
+    for est in templates:
+        check_hyperparameters(est)
+    return grid, templates
 
 
 def _fit_grid(source, templates):
