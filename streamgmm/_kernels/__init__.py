@@ -2,12 +2,11 @@
 
 from ._assign import (
     hard_statistics,
-    min_sq_distance,
     nearest_centre,
     random_resp,
     uniform_keyed,
 )
-from ._estep import LOG_2PI, first_nonfinite, weighted_sum
+from ._estep import LOG_2PI, first_nonfinite
 from ._fused import fused_block
 from ._logresp import fused_log_resp
 from ._moments import (
@@ -27,7 +26,6 @@ __all__ = [
     "fused_block",
     "fused_log_resp",
     "hard_statistics",
-    "min_sq_distance",
     "nearest_centre",
     "random_resp",
     "scatter_diag",
@@ -36,5 +34,4 @@ __all__ = [
     "scatter_tied",
     "uniform_keyed",
     "weighted_means",
-    "weighted_sum",
 ]

@@ -93,22 +93,6 @@ def hard_statistics(X, sample_weight, labels, centres, diagonal, with_m2, nk, me
 
 
 @jit
-def min_sq_distance(X, centres, out):
-    """out[i] = min_k ||x_i - centres[k]||^2 (for D^2 seeding)."""
-    n, d = X.shape
-    for i in range(n):
-        best = np.inf
-        for k in range(centres.shape[0]):
-            dist = 0.0
-            for j in range(d):
-                t = X[i, j] - centres[k, j]
-                dist += t * t
-            if dist < best:
-                best = dist
-        out[i] = best
-
-
-@jit
 def _splitmix64(x):
     x = (x + np.uint64(0x9E3779B97F4A7C15)) & np.uint64(0xFFFFFFFFFFFFFFFF)
     z = x

@@ -1,4 +1,4 @@
-"""Row checks and sums shared by every pass: the first non-finite value, a weighted sum.
+"""Row checks shared by every pass: the first non-finite value, and log(2 pi).
 
 The E-step itself is tiled: ``_fused.py`` (fitting) and ``_logresp.py`` (inference).
 """
@@ -23,11 +23,3 @@ def first_nonfinite(X):
             if not np.isfinite(X[i, j]):
                 return i, j
     return -1, -1
-
-
-@jit
-def weighted_sum(values, sample_weight):
-    total = 0.0
-    for i in range(values.shape[0]):
-        total += sample_weight[i] * values[i]
-    return total
