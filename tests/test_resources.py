@@ -162,7 +162,7 @@ def test_a_release_does_not_close_a_file_another_fit_reads(tmp_path):
     path = tmp_path / "shared.h5"
     write_points(path, 20_000, chunks=(2000, 4))
     src = _hdf5_reader.HDF5Source(str(path), "/points", (20_000, 8), np.float64, 1 << 24)
-    errors, done = [], threading.Event()
+    errors, done, may_leave = [], threading.Event(), threading.Event()
 
     def reader():
         with _hdf5_reader.keep_handles_open([src.path]):
@@ -171,13 +171,15 @@ def test_a_release_does_not_close_a_file_another_fit_reads(tmp_path):
                     src[(slice(0, 4000), slice(0, 8))]
                 except Exception as exc:  # noqa: BLE001 - counted, then asserted
                     errors.append(exc)
-            done.set()  # still inside: afterwards a release may close it
+            done.set()
+            may_leave.wait()  # stay inside until the last release below has returned
 
     thread = threading.Thread(target=reader)
     thread.start()
     releases = 0
     while not done.is_set():
         releases += _hdf5_reader.release_handles(src.path)  # the other session ending
+    may_leave.set()
     thread.join()
     print(f"200 reads while another session released the file: {len(errors)} failed")
     assert not errors and releases == 0
