@@ -315,6 +315,30 @@ def test_fused_block_offset_data(covariance_type, start):
     np.testing.assert_allclose(base.m2, m2, rtol=1e-10)
 
 
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_fused_diag_rows_sorted_by_cluster(covariance_type, offset):
+    """Rows sorted by cluster: in most tiles some component sees only the far tails of
+    other clusters' rows, where sums about a running centre cancel digits (_fused_diag.py).
+    Every component's moments, the tails' included, still match the two-pass naive ones."""
+    k, d, n = 4, 3, 8 * TILE + 17
+    params = random_params(covariance_type, k, d, seed=16)
+    params = params._replace(means=np.round(params.means * 2**21) / 2**20)  # 2x apart
+    rng = np.random.RandomState(17)
+    Z = params.means[np.sort(rng.randint(k, size=n))] + rng.randn(n, d) * 0.3
+    Z = np.round(Z * 2**20) / 2**20  # Z + offset is exact
+    w = rng.uniform(0.1, 2.0, n)
+    resp = np.exp(block_log_resp(Z, ModelAssigner(params, covariance_type))[0][:, 1:])
+    share = np.add.reduceat(resp, np.arange(0, n, TILE)).min(axis=1) / TILE
+    assert np.mean(share < 1e-6) > 0.5  # tiles where a component has tails only
+    moved = params._replace(means=params.means + offset)
+    got = block_statistics(Z + offset, w, 0, covariance_type, ModelAssigner(moved, covariance_type))
+    nk, means, m2, log_lik = naive_block(covariance_type, Z, w, params)
+    np.testing.assert_allclose(got.nk, nk, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(got.means - offset, means, rtol=1e-13, atol=4 * np.spacing(offset))
+    np.testing.assert_allclose(got.m2, m2, rtol=1e-11, atol=0)
+
+
 def test_fused_block_reports_the_first_overflowing_row():
     params = random_params("full", 2, 3, seed=12)
     X = np.random.RandomState(13).randn(200, 3)
