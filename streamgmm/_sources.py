@@ -32,12 +32,20 @@ MIN_SPLIT_ROWS = 4096
 
 
 def auto_rows(n_samples: int, n_features: int, n_components: int) -> int:
-    """Rows per block: about AUTO_BLOCK_BYTES of X plus responsibilities, split for threads."""
+    """Rows per block: about AUTO_BLOCK_BYTES of X plus responsibilities, split for threads.
+
+    The blocks come out of equal size, as many as a multiple of the threads: a short last
+    block, or one block more than the threads can share, leaves a core idle at the end of
+    every pass (1,000,000 rows at 131,072 per block: 4 blocks on one thread, 3.6 on the
+    other; 2,000,000 at d = 2: 3 blocks against 2).
+    """
     per_row = 8 * (n_features + n_components)
     rows = max(1, AUTO_BLOCK_BYTES // per_row)
     n_threads = os.cpu_count() or 1
     if n_samples >= 2 * MIN_SPLIT_ROWS:
         rows = min(rows, max(MIN_SPLIT_ROWS, math.ceil(n_samples / (2 * n_threads))))
+        n_blocks = n_threads * math.ceil(math.ceil(n_samples / rows) / n_threads)
+        rows = max(MIN_SPLIT_ROWS, math.ceil(n_samples / n_blocks))
     return int(min(rows, n_samples))
 
 
