@@ -408,7 +408,7 @@ def test_bench_em_smoke(tmp_path):
         [sys.executable, str(script), *args, str(out_json)], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert "W1 " in out.stdout and "BLAS:" in out.stdout
+    assert "W1 " in out.stdout and "BLAS:" in out.stdout and "min-based" in out.stdout
     result = json.loads(out_json.read_text())["results"]["W1"]
     assert max(result["timing"]["diffs"].values()) < 1e-8  # same parameters as the oracle
     assert result["memory"]["ours"]["peak_mb"] > 0

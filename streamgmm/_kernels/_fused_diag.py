@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._config import jit
-from ._densities import estep_tile
+from ._densities import estep_tile, estep_workspace
 from ._tile import TILE
 from ._tile_moments import scatter_diag, tile_mean
 
@@ -106,14 +106,13 @@ def _merge_exact(k, n_t, mean_t, S, means, centre, nk, run_mean, run_m2):
 
 
 @jit
-def diag_block(
-    X, sample_weight, means, prec, prec64, far_limit, log_const, ws, nk, mean_out, m2_out
-):
+def diag_block(X, sample_weight, means, prec, prec64, far_limit, log_const, nk, mean_out, m2_out):
     """``fused_block`` for diagonal precisions (K, 1, d) with second moments; writes the
     diagonal of m2_out (zeros elsewhere). Returns (log_lik, bad row or -1, the number of
     (tile, component) pairs the guard sent to the exact two passes)."""
     n, d = X.shape
     n_components = means.shape[0]
+    ws = estep_workspace(X, prec, n_components, far_limit)
     Xt, lp = ws[0], ws[9]
     s1, s2 = np.empty((n_components, d)), np.empty((n_components, d))
     spent, run_m2 = np.zeros((n_components, d)), np.zeros((n_components, d))
