@@ -1,7 +1,8 @@
 """Milliseconds per block of the fused kernel, by workload, parameters and row order.
 
-    python benchmarks/bench_blocks.py              # W1..W5
+    python benchmarks/bench_blocks.py              # W1..W5 (about 2 minutes)
     python benchmarks/bench_blocks.py --only W4    # some workloads
+    python benchmarks/bench_blocks.py --quick      # smoke run: 1/16 of the rows, 2 calls
 
 One block of 131,072 rows (W3: 32,768) shaped like the bench_em.py workloads, on one
 thread: the minimum over ``--reps`` calls of ``ModelAssigner.statistics``, the E-step and
@@ -35,9 +36,9 @@ WORKLOADS = {
 }
 
 
-def block(spec, order, rng):
+def block(spec, order, rng, scale):
     """(X, true centres) of one block: K centres uniform in [-5, 5]^d, unit noise."""
-    n, d, k = spec["n"], spec["d"], spec["k"]
+    n, d, k = max(1, int(spec["n"] * scale)), spec["d"], spec["k"]
     centres = rng.uniform(-5, 5, (k, d))
     labels = rng.randint(k, size=n)
     if order == "sorted":
@@ -69,11 +70,11 @@ def redone(assigner, X, w):
     return diag_block(*args, assigner.log_const, *out)[2]
 
 
-def measure(name, spec, reps):
+def measure(name, spec, reps, scale=1.0):
     rng = np.random.RandomState(0)
     rows = []
     for order in ("random", "sorted"):
-        X, centres = block(spec, order, rng)
+        X, centres = block(spec, order, rng, scale)
         w = np.ones(len(X))
         for which in ("start", "near"):
             assigner = ModelAssigner(params(spec, which, X, centres, rng), spec["cov"])
@@ -97,12 +98,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(WORKLOADS), help="e.g. W1,W4")
     parser.add_argument("--reps", type=int, default=7, help="calls per case (min is kept)")
+    parser.add_argument("--quick", action="store_true", help="1/16 of the rows, 2 calls")
     args = parser.parse_args(argv)
+    scale, reps = (1 / 16, 2) if args.quick else (1.0, args.reps)
     head = "      cov    dtype   rows    params |  ms/block  ns/(row, comp) | guard redid"
     print(head + "\n" + "-" * len(head))
     for name in args.only.split(","):
         spec = WORKLOADS[name.strip()]
-        for row in measure(name.strip(), spec, args.reps):
+        for row in measure(name.strip(), spec, reps, scale):
             print("{:4}  {:5}  {:7}  {:6}  {:5} | {:9.2f}  {:14.2f} | {}".format(*row))
 
 

@@ -412,3 +412,15 @@ def test_bench_em_smoke(tmp_path):
     result = json.loads(out_json.read_text())["results"]["W1"]
     assert max(result["timing"]["diffs"].values()) < 1e-8  # same parameters as the oracle
     assert result["memory"]["ours"]["peak_mb"] > 0
+
+
+def test_bench_blocks_smoke():
+    """benchmarks/bench_blocks.py runs at a tiny size and counts the guard's redone tiles."""
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_blocks.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--only", "W2,W4"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith(("W2", "W4"))]
+    assert len(lines) == 8  # 2 workloads x 2 row orders x 2 starts
+    assert all(line.endswith("of 512") for line in lines if line.startswith("W4"))

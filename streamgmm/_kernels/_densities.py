@@ -82,8 +82,11 @@ def _sq_mahalanobis_diag(Xt, mean, p, sq):
 
 
 @jit
-def log_densities(Xt, means, prec, log_const, diagonal, D, Y, sq, lp, nearest):
-    """lp[k, t] = log pi_k + log N(x_t | k) for every component.
+def log_densities(Xt, means, prec, log_const, diagonal, D, Y, sq, lp, top, nearest):
+    """lp[k, t] = log pi_k + log N(x_t | k) for every component; top[t] = max_k lp[k, t].
+
+    The maximum is taken as each row of lp is written, not in a pass of its own over lp
+    (32 KB at K = 16: it has left L1 by then).
 
     With a ``nearest`` (TILE,) array, returns the largest over the tile's rows of the
     smallest squared distance: how far its worst outlier lies from every component. With
@@ -97,8 +100,14 @@ def log_densities(Xt, means, prec, log_const, diagonal, D, Y, sq, lp, nearest):
             _sq_mahalanobis_diag(Xt, means[k], prec[k, 0], sq)
         else:
             _sq_mahalanobis_full(Xt, means[k], prec[k], D, Y, sq)
-        for t in range(TILE):
-            lp[k, t] = log_const[k] - 0.5 * sq[t]
+        if k == 0:  # top starts from row 0, so a NaN there stays in top (not -inf)
+            for t in range(TILE):
+                lp[k, t] = top[t] = log_const[k] - 0.5 * sq[t]
+        else:
+            for t in range(TILE):
+                v = log_const[k] - 0.5 * sq[t]
+                lp[k, t] = v
+                top[t] = v if v > top[t] else top[t]
         if track:
             for t in range(TILE):
                 nearest[t] = sq[t] if sq[t] < nearest[t] else nearest[t]
@@ -142,7 +151,7 @@ def estep_tile(X, sample_weight, i0, means, prec, prec64, far_limit, log_const, 
     """
     Xt, wt, De, Y, sq, nearest, De64, Y64, sq64, lp, buf, top, total = ws
     tn = load_tile(X, sample_weight, i0, Xt, wt)
-    far = log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp, nearest)
+    far = log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp, top, nearest)
     if far > far_limit:
-        log_densities(Xt, means, prec64, log_const, diagonal, De64, Y64, sq64, lp, nearest)
+        log_densities(Xt, means, prec64, log_const, diagonal, De64, Y64, sq64, lp, top, nearest)
     return responsibilities(lp, wt, tn, top, total, buf)

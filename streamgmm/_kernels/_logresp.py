@@ -14,14 +14,13 @@ import numpy as np
 
 from .._config import jit
 from ._densities import log_densities
-from ._tile import TILE, column_max, exp_nonpositive, load_tile
+from ._tile import TILE, exp_nonpositive, load_tile
 
 
 @jit
 def _log_sum_exp(lp, top, total, shifted, buf):
-    """total[t] = sum_k exp(lp[k, t] - top[t]) with top[t] = max_k lp[k, t]."""
+    """total[t] = sum_k exp(lp[k, t] - top[t]), top[t] = max_k lp[k, t] (log_densities)."""
     n_components = lp.shape[0]
-    column_max(lp, top)
     for k in range(n_components):
         for t in range(TILE):
             shifted[k * TILE + t] = lp[k, t] - top[t]
@@ -50,7 +49,7 @@ def fused_log_resp(X, means, prec, log_const, diagonal, out):
     bad = -1
     for i0 in range(0, n, TILE):
         tn = load_tile(X, ones, i0, Xt, wt)
-        log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp, untracked)
+        log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp, top, untracked)
         _log_sum_exp(lp, top, total, shifted, buf)
         for t in range(tn):
             # every density 0 (top = -inf): -inf as scikit-learn's logsumexp, not NaN

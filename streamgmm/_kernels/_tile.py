@@ -77,25 +77,15 @@ def exp_nonpositive(x, buf):
 
 
 @jit
-def column_max(lp, top):
-    """top[t] = max_k lp[k, t] over a (K, TILE) tile."""
-    for t in range(TILE):  # not top[:] = lp[0]: its shape-error path compiles for seconds
-        top[t] = lp[0, t]
-    for k in range(1, lp.shape[0]):
-        for t in range(TILE):
-            top[t] = lp[k, t] if lp[k, t] > top[t] else top[t]
-
-
-@jit
 def responsibilities(lp, wt, tn, top, total, buf):
-    """Turn log-densities lp (K, TILE) into w_t * resp in place; returns (sum w log p, bad).
+    """Turn log-densities lp (K, TILE) with their column maxima ``top`` (TILE,) into
+    w_t * resp in place; returns (sum w log p, bad).
 
     ``bad`` is the first real row (t < tn) whose log-likelihood is not finite, or -1; one
-    exp per (component, row) and one log per row. ``top``, ``total``: (TILE,) scratch,
-    ``buf``: (K * TILE,) scratch.
+    exp per (component, row) and one log per row. ``total``: (TILE,) scratch, ``buf``:
+    (K * TILE,) scratch.
     """
     n_components = lp.shape[0]
-    column_max(lp, top)
     for k in range(n_components):
         for t in range(TILE):
             lp[k, t] -= top[t]
