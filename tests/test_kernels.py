@@ -181,6 +181,19 @@ def test_first_nonfinite():
     assert _kernels.first_nonfinite(X) == (2, 1)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_first_nonfinite_past_the_first_chunk(dtype, bad):
+    """The chunked check finds the first bad value wherever it lies, large values are not
+    mistaken for one, and a chunk boundary inside a row is handled."""
+    rng = np.random.RandomState(0)
+    X = (rng.uniform(-1, 1, (3001, 7)) * np.finfo(dtype).max).astype(dtype)
+    assert _kernels.first_nonfinite(X) == (-1, -1)
+    for row, col in [(2999, 6), (1170, 2), (585, 1), (0, 0)]:  # 585 * 7 + 1 = 4096
+        X[row, col] = bad
+        assert _kernels.first_nonfinite(X) == (row, col)
+
+
 @pytest.mark.parametrize("layout", ["fortran", "strided", "big-endian", "int64", "readonly"])
 def test_block_statistics_accepts_layouts(layout):
     rng = np.random.RandomState(5)
