@@ -152,15 +152,22 @@ def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, wi
     zero = SuffStats.zero(covariance_type, k, d, with_m2)
     if n == 0:
         return zero
+    w = as_weight_array(sample_weight, n)
+    if isinstance(assigner, ModelAssigner):
+        # A NaN or inf in X makes its row's log-density non-finite, so the fused kernel
+        # stops there: X is checked only then, not in a pass of its own over every block
+        # (0.6-1.0 ms of a W4 block's 20). A bad value anywhere in the block still wins
+        # over a density problem, as when X was checked first.
+        nk, means, m2, score, bad = assigner.statistics(X, w, with_m2)
+        if bad >= 0:
+            row, col = kernels.first_nonfinite(X)
+            if row >= 0:
+                return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
+            return zero.with_problem(row_offset + bad, -1, NONFINITE_DENSITY)
+        return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
     row, col = kernels.first_nonfinite(X)
     if row >= 0:
         return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
-    w = as_weight_array(sample_weight, n)
-    if isinstance(assigner, ModelAssigner):
-        nk, means, m2, score, bad = assigner.statistics(X, w, with_m2)
-        if bad >= 0:
-            return zero.with_problem(row_offset + bad, -1, NONFINITE_DENSITY)
-        return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
     if isinstance(assigner, NearestCentreAssigner):
         nk, means, m2, score = assigner.statistics(X, w, covariance_type, with_m2)
         return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)

@@ -22,7 +22,7 @@ from streamgmm._block import (
 )
 from streamgmm._kernels._tile import TILE
 from streamgmm._mstep import Params
-from streamgmm._stats import NONFINITE_DENSITY
+from streamgmm._stats import NONFINITE_DENSITY, NONFINITE_INPUT
 
 from conftest import COVARIANCE_TYPES
 
@@ -358,6 +358,29 @@ def test_fused_block_reports_the_first_overflowing_row():
     X[[130, 170]] = 1e200  # squares overflow: log p = -inf
     got = block_statistics(X, None, 1000, "full", ModelAssigner(params, "full"))
     assert (got.bad_row, got.bad_kind) == (1130, NONFINITE_DENSITY)
+
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_fused_pass_names_the_first_nonfinite_input(covariance_type, dtype, bad):
+    """The fused pass checks X only when the kernel meets a non-finite density: a NaN or
+    inf anywhere in any tile (the last, padded one too) must make it stop, and the input
+    problem is named even when a row that merely overflows comes first."""
+    k, d = 3, 4
+    params = random_params(covariance_type, k, d, seed=18)
+    X = np.random.RandomState(19).randn(3 * TILE + 5, d).astype(dtype)
+    for with_m2 in (True, False):
+        for row, col in [(3 * TILE + 4, 3), (TILE + 7, 0), (0, 2)]:
+            Y = X.copy()
+            if row:
+                Y[row // 2] = np.finfo(dtype).max  # a density that overflows comes first
+            Y[row, col] = bad
+            got = block_statistics(
+                Y, None, 500, covariance_type, ModelAssigner(params, covariance_type), with_m2
+            )
+            assert (got.bad_row, got.bad_col, got.bad_kind) == (500 + row, col, NONFINITE_INPUT)
 
 
 _CACHE_PROBE = """
