@@ -28,8 +28,24 @@ _LN2_LO = 1.90821492927058770002e-10
 # Adding 1.5 * 2**52 rounds to an integer that lands in the low bits of the float.
 _SHIFTER = 6755399441055744.0
 _EXPONENT_ONE = np.int64(1023) << np.int64(52)
-# Taylor coefficients 1/i!: on |r| <= ln(2)/2 the degree-13 remainder is below 5e-18.
-_C = tuple(1.0 / math.factorial(i) for i in range(14))
+# Minimax polynomial of degree 11 for e^r on |r| <= ln(2)/2 (tools/exp_minimax.py): its
+# relative error is 3.1e-18, as small as the degree-13 Taylor polynomial's 5e-18, for two
+# FMAs fewer (the exp 1.75 -> 1.55 ns per value, measured on W4-sized tiles).
+_C = (
+    1.0,
+    1.0,
+    0.5000000000000018,
+    0.1666666666666617,
+    0.04166666666649263,
+    0.008333333333559451,
+    0.0013888888951261204,
+    0.00019841269432434438,
+    2.48014864812835e-05,
+    2.7557622652024487e-06,
+    2.7632308224452543e-07,
+    2.4994293345730463e-08,
+)
+_DEGREE = len(_C) - 1
 #: Below this, exp is flushed to 0 (float64 would give a subnormal < 3.3e-308 there).
 EXP_FLOOR = -708.0
 
@@ -51,8 +67,9 @@ def load_tile(X, sample_weight, i0, Xt, wt):
 def exp_nonpositive(x, buf):
     """x <- exp(x) elementwise for x <= 0, to about 1 ulp; buf: float64 scratch like x.
 
-    A branch-free Cody-Waite reduction and Horner polynomial, with 2**k built from the bits
-    of a float (AVX2 has no vector float -> int64 conversion), so all three loops vectorise.
+    A branch-free Cody-Waite reduction and a minimax polynomial by Horner's rule, with
+    2**k built from the bits of a float (AVX2 has no vector float -> int64 conversion), so
+    all three loops vectorise.
     Arguments below EXP_FLOOR give 0 (libm would give a subnormal): such a term is below
     1e-307 of the row's largest one. NaN stays NaN (test_kernels.py::test_exp_nonpositive).
     """
@@ -65,8 +82,8 @@ def exp_nonpositive(x, buf):
         buf[t] = kd
         k = kd - _SHIFTER
         r = (v - k * _LN2_HI) - k * _LN2_LO
-        p = _C[13]
-        for i in range(12, -1, -1):
+        p = _C[_DEGREE]
+        for i in range(_DEGREE - 1, -1, -1):
             p = p * r + _C[i]
         x[t] = 0.0 if low else p
     bits = buf.view(np.int64)
