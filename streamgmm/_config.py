@@ -24,8 +24,9 @@ NK_GUARD = 10.0 * float.fromhex("0x1.0p-52")
 #: lanes: both only change rounding, never NaN/inf semantics, so the finiteness checks in
 #: the kernels stay valid. Full fast-math (``nnan``, ``ninf``, ...) lets LLVM delete those
 #: checks, so it would need a second, guarded build of the fused kernel per dtype (bounds
-#: on |x|, |mu| and U proving that nothing overflows); measured per block it gained 0% on
-#: W1 and W3, 5% on W2 and 10% on W4 (README "Speed"), not worth twice the compile time.
+#: on |x|, |mu| and U proving that nothing overflows). Measured per block it once gained 0%
+#: on W1 and W3, 5% on W2 and 10% on W4; with today's kernels it is 0-2% faster on W1 and
+#: 5-11% slower on W4 (README "Speed"): not worth a second build.
 FASTMATH = frozenset({"contract", "reassoc"})
 _OPTIONS = dict(nogil=True, fastmath=set(FASTMATH), error_model="numpy")
 
