@@ -17,6 +17,10 @@ from . import _kernels as kernels
 from ._mstep import Params
 from ._stats import NONFINITE_DENSITY, NONFINITE_INPUT, SuffStats
 
+#: What inference can ask of a block: log p(x) (n,), the log-responsibilities (n, K), the
+#: responsibilities (n, K) and the most likely component (n,) int64.
+INFERENCE_OUTPUTS = ("log_prob", "log_resp", "proba", "labels")
+
 
 def as_kernel_array(X: np.ndarray) -> np.ndarray:
     """Native-endian, C-contiguous float32/float64 view or copy of one block."""
@@ -74,15 +78,20 @@ class ModelAssigner:
             self.fused_prec32 = self.fused_prec.astype(np.float32)
         self.far_limit = _covariance.float32_far_limit(d)
 
-    def log_resp(self, X):
-        """(n, 1 + K): log p(x) then the log-responsibilities of each row of a kernel-ready
-        block, and the first row whose density is not finite or -1 (float64 distances)."""
-        out = np.empty((X.shape[0], 1 + self.n_components))
+    def infer(self, X, what):
+        """``what`` of each row of a kernel-ready block (see INFERENCE_OUTPUTS), and the
+        first row whose density is not finite or -1 (float64 distances)."""
+        n, k = X.shape[0], self.n_components
+        rows = {name: n if name in what else 0 for name in INFERENCE_OUTPUTS}
+        log_prob, labels = np.empty(rows["log_prob"]), np.empty(rows["labels"], np.int64)
+        log_resp, resp = np.empty((rows["log_resp"], k)), np.empty((rows["proba"], k))
         diagonal = _covariance.get(self.covariance_type).fused_diagonal
-        bad = kernels.fused_log_resp(
-            readonly(X), self.means, self.fused_prec, self.log_const, diagonal, out
-        )
-        return out, bad
+        bad = kernels.fused_infer(
+            readonly(X), self.means, self.fused_prec, self.log_const, diagonal,
+            log_prob, log_resp, resp, labels,
+        )  # fmt: skip
+        out = {"log_prob": log_prob, "log_resp": log_resp, "proba": resp, "labels": labels}
+        return [out[name] for name in what], bad
 
     def statistics(self, X, sample_weight, with_m2=True):
         """(nk, means, m2 in the layout of the covariance type or None, log_lik, bad row).
@@ -192,9 +201,14 @@ def statistics_from_resp(X, w, resp, covariance_type, score=0.0, with_m2=True):
     return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
 
 
+def block_infer(X, assigner: ModelAssigner, what):
+    """The outputs ``what`` (names in INFERENCE_OUTPUTS) of one block, and the first row
+    whose density is not finite or -1."""
+    X = as_kernel_array(X)
+    return assigner.infer(X, what)
+
+
 def block_log_resp(X, assigner: ModelAssigner):
     """(n, 1 + K) [log p(x), log resp] of one block, and the first non-finite row or -1."""
-    X = as_kernel_array(X)
-    if X.shape[0] == 0:
-        return np.empty((0, 1 + assigner.n_components)), -1
-    return assigner.log_resp(X)
+    (log_prob, log_resp), bad = block_infer(X, assigner, ("log_prob", "log_resp"))
+    return np.column_stack([log_prob, log_resp]), bad

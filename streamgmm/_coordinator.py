@@ -16,7 +16,7 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from ._block import ModelAssigner, as_kernel_array, block_log_resp, block_statistics
+from ._block import ModelAssigner, as_kernel_array, block_infer, block_statistics
 from ._datasource import DataSource
 from ._kernels import first_nonfinite
 from ._stats import merge_all
@@ -145,23 +145,28 @@ def statistics_pass(source: DataSource, assigner, covariance_type: str, with_m2=
     return statistics_pass_many(source, [(assigner, covariance_type, with_m2)])[0]
 
 
-def _log_resp_block(X, assigner, block_info=None):
+def _infer_block(X, assigner, what, block_info=None):
     X = as_kernel_array(X)
     row, col = first_nonfinite(X)
     if row >= 0:
         offset = block_info[0]["array-location"][0][0] if block_info else 0
         raise ValueError(f"Input contains NaN or infinity at row {offset + row:,}, column {col}.")
-    out, _ = block_log_resp(X, assigner)  # a non-finite density stays in out, as in sklearn
+    (out,), _ = block_infer(X, assigner, (what,))  # a non-finite density stays, as in sklearn
     return out
 
 
-def log_resp_array(source: DataSource, assigner: ModelAssigner) -> da.Array:
-    """Lazy (n, 1 + K) array: column 0 is log p(x), the rest log responsibilities."""
-    k = assigner.n_components
+def inference_array(source: DataSource, assigner: ModelAssigner, what: str) -> da.Array:
+    """Lazy per-row ``what``: "log_prob" (n,), "log_resp" or "proba" (n, K), "labels"
+    (n,) int64; one kernel pass per block, nothing else of size n x K."""
+    rows = source.array.chunks[0]
+    if what in ("log_resp", "proba"):
+        k = assigner.n_components
+        return source.array.map_blocks(
+            _infer_block, assigner, what, chunks=(rows, (k,)), dtype=np.float64,
+            meta=np.empty((0, 0)),
+        )  # fmt: skip
+    dtype = np.dtype(np.int64 if what == "labels" else np.float64)
     return source.array.map_blocks(
-        _log_resp_block,
-        assigner,
-        chunks=(source.array.chunks[0], (k + 1,)),
-        dtype=np.float64,
-        meta=np.empty((0, 0)),
-    )
+        _infer_block, assigner, what, chunks=(rows,), drop_axis=1, dtype=dtype,
+        meta=np.empty((0,), dtype),
+    )  # fmt: skip

@@ -207,8 +207,8 @@ class GaussianMixture(FitMixin, InferenceMixin, DensityMixin, BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             A lazy Dask array for Dask or HDF5 input.
         """
-        arr, source, lazy = self._log_resp(X)
-        return self._finish(arr[:, 0].astype(self._out_dtype(source)), lazy)
+        log_prob, source, lazy = self._infer(X, "log_prob")
+        return self._finish(log_prob.astype(self._out_dtype(source)), lazy)
 
     def predict(self, X: MatrixLike) -> np.ndarray | da.Array:
         """Most likely component of each sample.
@@ -222,8 +222,8 @@ class GaussianMixture(FitMixin, InferenceMixin, DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             A lazy Dask array for Dask or HDF5 input.
         """
-        arr, _, lazy = self._log_resp(X)
-        return self._finish(arr[:, 1:].argmax(axis=1), lazy)
+        labels, _, lazy = self._infer(X, "labels")
+        return self._finish(labels, lazy)
 
     def predict_proba(self, X: MatrixLike) -> np.ndarray | da.Array:
         """Posterior probability of each component for each sample.
@@ -237,8 +237,8 @@ class GaussianMixture(FitMixin, InferenceMixin, DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             A lazy Dask array for Dask or HDF5 input.
         """
-        arr, source, lazy = self._log_resp(X)
-        return self._finish(da.exp(arr[:, 1:]).astype(self._out_dtype(source)), lazy)
+        resp, source, lazy = self._infer(X, "proba")
+        return self._finish(resp.astype(self._out_dtype(source)), lazy)
 
     def score(
         self, X: MatrixLike, y: object = None, sample_weight: VectorLike | None = None

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _covariance
 from ._block import ModelAssigner
-from ._coordinator import log_resp_array
+from ._coordinator import inference_array
 from ._mstep import Params
 from ._sources import as_source
 
@@ -31,8 +31,9 @@ class InferenceMixin:
             np.asarray(self.precisions_cholesky_, dtype=np.float64),
         )
 
-    def _log_resp(self, X, sample_weight=None):
-        """(lazy (n, 1+K) [log p(x), log resp], the source, whether X was a lazy input)."""
+    def _infer(self, X, what, sample_weight=None):
+        """(lazy per-row ``what``, see ``inference_array``; the source; whether X was a lazy
+        input)."""
         check_is_fitted(self)
         lazy = isinstance(X, da.Array) or hasattr(X, "id") and hasattr(X, "file")
         source = as_source(
@@ -44,7 +45,7 @@ class InferenceMixin:
         # scikit-learn's feature-name warnings and n_features message, from metadata only.
         validate_data(self, X, skip_check_array=True, reset=False)
         assigner = ModelAssigner(self._current_params(), self.covariance_type)
-        return log_resp_array(source, assigner), source, lazy
+        return inference_array(source, assigner, what), source, lazy
 
     def _out_dtype(self, source) -> type:
         """scikit-learn's result dtype: float32 only when X and the model both are."""
@@ -57,8 +58,7 @@ class InferenceMixin:
 
     def _log_lik_and_n(self, X, sample_weight) -> tuple[float, float]:
         """(mean log-likelihood per unit weight, total weight) of X, in one pass."""
-        arr, source, _ = self._log_resp(X, sample_weight)
-        log_prob = arr[:, 0]
+        log_prob, source, _ = self._infer(X, "log_prob", sample_weight)
         w = source.sample_weight
         if w is None:
             return float(log_prob.mean().compute()), float(source.n_samples)

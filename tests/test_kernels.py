@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ from streamgmm import _covariance, _kernels
 from streamgmm._block import (
     ModelAssigner,
     NearestCentreAssigner,
+    block_infer,
     block_log_resp,
     block_statistics,
 )
@@ -87,6 +86,59 @@ def test_log_resp_flags_the_first_nonfinite_row():
     assert bad == TILE + 3
     assert got[TILE + 3, 0] == -np.inf  # scikit-learn's logsumexp of -inf terms, not NaN
     assert np.isfinite(np.delete(got, TILE + 3, axis=0)).all()
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_proba_and_labels_from_the_tile(covariance_type):
+    """predict_proba's responsibilities come from the tile's exp, not exp(log resp): they
+    equal exp(log resp) to rounding, keep libm's subnormals where the tile's exp flushes to
+    0, and are NaN where every density is 0, as scikit-learn's; predict's labels are numpy's
+    argmax of log pi + log N (the first maximum), also for tied components."""
+    k, d = 4, 3
+    params = random_params(covariance_type, k, d, seed=20)
+    rng = np.random.RandomState(21)
+    X = rng.randn(4 * TILE + 9, d) * 3
+    # a line away from component 0: responsibilities through 1e-300, subnormals and 0
+    X[TILE + 2 :] = params.means[0] + np.outer(np.arange(3 * TILE + 7) * 0.5, rng.randn(d))
+    X[TILE + 1] = 1e200  # every density 0: log p = -inf
+    assigner = ModelAssigner(params, covariance_type)
+    (log_prob, log_resp, proba, labels), _ = block_infer(
+        X, assigner, ("log_prob", "log_resp", "proba", "labels")
+    )
+    with np.errstate(invalid="ignore"):
+        want = np.exp(log_resp)
+    assert np.isnan(proba[TILE + 1]).all() and log_prob[TILE + 1] == -np.inf
+    assert np.isnan(want[TILE + 1]).all()
+    rows = np.isfinite(log_prob)
+    proba, want, log_resp, log_prob = proba[rows], want[rows], log_resp[rows], log_prob[rows]
+    # exp(log resp) carries the rounding of log resp = lp - log p: |lp| + |log p| ulps
+    eps = np.finfo(np.float64).eps
+    tol = 4 * eps * (1 + np.abs(log_resp) + 2 * np.abs(log_prob[:, None]))
+    np.testing.assert_array_less(np.abs(proba - want), tol * want + 1e-323)
+    # lp - max lp = log resp + log(total), total in [1, K]: below EXP_FLOOR the tile's exp
+    # flushed to 0 and exp(lp - log p) is taken as log resp is: libm's subnormals, exactly
+    deep = log_resp < _kernels.EXP_FLOOR - np.log(k)
+    assert (want[deep] > 0).any() and (want[deep] == 0).any()
+    np.testing.assert_array_equal(proba[deep], want[deep])
+    np.testing.assert_array_equal(labels[rows], np.argmax(log_resp, axis=1))
+    assert labels[TILE + 1] == 0  # all -inf: numpy's argmax gives the first
+
+    def copy_first(a, shared=False):  # component 1 := component 0
+        a = a.copy()
+        if not shared:
+            a[1] = a[0]
+        return a
+
+    tied = covariance_type == "tied"
+    weights = copy_first(params.weights)
+    twin = Params(  # components 0 and 1 identical: every tie between them goes to 0
+        weights / weights.sum(),
+        copy_first(params.means),
+        copy_first(params.covariances, tied),
+        copy_first(params.precisions_cholesky, tied),
+    )
+    (twin_labels,), _ = block_infer(X, ModelAssigner(twin, covariance_type), ("labels",))
+    assert 1 not in twin_labels and 0 in twin_labels
 
 
 def naive_moments(covariance_type, X, w, resp):
@@ -439,30 +491,3 @@ def test_import_and_fit_with_a_broken_cache(tmp_path, damage):
             "print(streamgmm.GaussianMixture(2, max_iter=2, random_state=0).fit(X).n_iter_)\n"
         )
         assert run(f"import warnings; warnings.simplefilter('ignore')\n{fit}").strip() == "2"
-
-
-def test_bench_em_smoke(tmp_path):
-    """benchmarks/bench_em.py runs end to end at a tiny size (no timing is asserted)."""
-    script = Path(__file__).parents[1] / "benchmarks" / "bench_em.py"
-    out_json = tmp_path / "bench.json"
-    args = ["--only", "W1", "--scale", "0.002", "--runs", "1", "--no-compile", "--json"]
-    out = subprocess.run(
-        [sys.executable, str(script), *args, str(out_json)], capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert "W1 " in out.stdout and "BLAS:" in out.stdout and "min-based" in out.stdout
-    result = json.loads(out_json.read_text())["results"]["W1"]
-    assert max(result["timing"]["diffs"].values()) < 1e-8  # same parameters as the oracle
-    assert result["memory"]["ours"]["peak_mb"] > 0
-
-
-def test_bench_blocks_smoke():
-    """benchmarks/bench_blocks.py runs at a tiny size and counts the guard's redone tiles."""
-    script = Path(__file__).parents[1] / "benchmarks" / "bench_blocks.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--quick", "--only", "W2,W4"], capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    lines = [line for line in out.stdout.splitlines() if line.startswith(("W2", "W4"))]
-    assert len(lines) == 8  # 2 workloads x 2 row orders x 2 starts
-    assert all(line.endswith("of 512") for line in lines if line.startswith("W4"))

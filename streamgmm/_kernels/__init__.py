@@ -8,7 +8,7 @@ from ._assign import (
 )
 from ._estep import LOG_2PI, first_nonfinite
 from ._fused import fused_block
-from ._logresp import fused_log_resp
+from ._logresp import fused_infer
 from ._moments import (
     scatter_diag,
     scatter_full,
@@ -24,7 +24,7 @@ __all__ = [
     "exp_nonpositive",
     "first_nonfinite",
     "fused_block",
-    "fused_log_resp",
+    "fused_infer",
     "hard_statistics",
     "nearest_centre",
     "random_resp",

@@ -1,0 +1,55 @@
+"""The benchmarks run end to end at a tiny size: their scripts stay working (no timing is
+asserted, only that they print their figures and that the results match the oracle)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+def test_bench_em_smoke(tmp_path):
+    """benchmarks/bench_em.py runs end to end at a tiny size (no timing is asserted)."""
+    script = BENCHMARKS / "bench_em.py"
+    out_json = tmp_path / "bench.json"
+    args = ["--only", "W1", "--scale", "0.002", "--runs", "1", "--no-compile", "--json"]
+    out = subprocess.run(
+        [sys.executable, str(script), *args, str(out_json)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "W1 " in out.stdout and "BLAS:" in out.stdout and "min-based" in out.stdout
+    result = json.loads(out_json.read_text())["results"]["W1"]
+    assert max(result["timing"]["diffs"].values()) < 1e-8  # same parameters as the oracle
+    assert result["memory"]["ours"]["peak_mb"] > 0
+
+
+def test_bench_blocks_smoke():
+    """benchmarks/bench_blocks.py runs at a tiny size and counts the guard's redone tiles."""
+    script = BENCHMARKS / "bench_blocks.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--only", "W2,W4"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith(("W2", "W4"))]
+    assert len(lines) == 8  # 2 workloads x 2 row orders x 2 starts
+    assert all(line.endswith("of 512") for line in lines if line.startswith("W4"))
+
+
+def test_bench_infer_smoke():
+    """benchmarks/bench_infer.py times each inference method and agrees with scikit-learn."""
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_infer.py"), "--quick"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [
+        line.split("|") for line in out.stdout.splitlines() if line.startswith(("full", "diag"))
+    ]
+    assert len(rows) == 6
+    for row in rows:
+        value, kind = row[-1].split()
+        assert float(value) < (1e-10 if kind == "rel" else 1e-3), row
