@@ -115,6 +115,7 @@ def test_proba_and_labels_from_the_tile(covariance_type):
     eps = np.finfo(np.float64).eps
     tol = 4 * eps * (1 + np.abs(log_resp) + 2 * np.abs(log_prob[:, None]))
     np.testing.assert_array_less(np.abs(proba - want), tol * want + 1e-323)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=4 * k * eps)  # however far the row
     # lp - max lp = log resp + log(total), total in [1, K]: below EXP_FLOOR the tile's exp
     # flushed to 0 and exp(lp - log p) is taken as log resp is: libm's subnormals, exactly
     deep = log_resp < _kernels.EXP_FLOOR - np.log(k)
@@ -244,6 +245,8 @@ def test_first_nonfinite_past_the_first_chunk(dtype, bad):
     for row, col in [(2999, 6), (1170, 2), (585, 1), (0, 0)]:  # 585 * 7 + 1 = 4096
         X[row, col] = bad
         assert _kernels.first_nonfinite(X) == (row, col)
+        assert _kernels.first_nonfinite(np.asfortranarray(X)) == (row, col)
+        assert _kernels.first_nonfinite(X[:, ::-1]) == (row, X.shape[1] - 1 - col)
 
 
 @pytest.mark.parametrize("layout", ["fortran", "strided", "big-endian", "int64", "readonly"])
