@@ -82,15 +82,18 @@ class ModelAssigner:
         """``what`` of each row of a kernel-ready block (see INFERENCE_OUTPUTS), and the
         first row whose density is not finite or -1 (float64 distances)."""
         n, k = X.shape[0], self.n_components
-        rows = {name: n if name in what else 0 for name in INFERENCE_OUTPUTS}
-        log_prob, labels = np.empty(rows["log_prob"]), np.empty(rows["labels"], np.int64)
-        log_resp, resp = np.empty((rows["log_resp"], k)), np.empty((rows["proba"], k))
+        rows = {name: n if name in what else 0 for name in INFERENCE_OUTPUTS}  # 0: skipped
+        out = {
+            "log_prob": np.empty(rows["log_prob"]),
+            "log_resp": np.empty((rows["log_resp"], k)),
+            "proba": np.empty((rows["proba"], k)),
+            "labels": np.empty(rows["labels"], np.int64),
+        }
         diagonal = _covariance.get(self.covariance_type).fused_diagonal
-        bad = kernels.fused_infer(
+        bad = kernels.fused_infer(  # its outputs come in INFERENCE_OUTPUTS' order
             readonly(X), self.means, self.fused_prec, self.log_const, diagonal,
-            log_prob, log_resp, resp, labels,
+            *(out[name] for name in INFERENCE_OUTPUTS),
         )  # fmt: skip
-        out = {"log_prob": log_prob, "log_resp": log_resp, "proba": resp, "labels": labels}
         return [out[name] for name in what], bad
 
     def statistics(self, X, sample_weight, with_m2=True):
