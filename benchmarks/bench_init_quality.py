@@ -13,7 +13,7 @@ paired seed by seed: delta = ours - scikit-learn's. streamgmm runs with its defa
 ``init_params="kmeans"``: k-means++ seeding (greedy on every row up to
 ``SEEDING_SAMPLE`` = 50,000 rows, k-means|| over the blocks above) and at most
 ``KMEANS_MAX_PASSES`` Lloyd passes; scikit-learn runs its KMeans to convergence (up to 300
-iterations) in memory. Each dataset is fitted with ``streamgmm._init.KMEANS_MAX_PASSES``
+iterations) in memory. Each dataset is fitted with ``streamgmm._fit.init.KMEANS_MAX_PASSES``
 set to every value of ``--caps`` (default 3, 10 = the library's default, 30, and 300 =
 scikit-learn's own KMeans max_iter: the start that Lloyd run to convergence gives).
 
@@ -224,7 +224,7 @@ def fit_ours(ds: Dataset, seed: int) -> Fit:
 
 
 def run(ds: Dataset, seeds, caps) -> Result:
-    import streamgmm._init as sinit
+    import streamgmm._fit.init as sinit
 
     res = Result(ds)
     for seed in seeds:
@@ -297,7 +297,7 @@ def main(argv=None) -> int:
 
     from sklearn.exceptions import ConvergenceWarning
 
-    import streamgmm._init as sinit
+    import streamgmm._fit.init as sinit
 
     warnings.simplefilter("ignore", ConvergenceWarning)
     default_cap = sinit.KMEANS_MAX_PASSES

@@ -28,11 +28,11 @@ import json, resource, sys, time, warnings
 import numpy as np
 import dask
 import streamgmm
-from streamgmm._sources import as_source
-from streamgmm._block import ModelAssigner
-from streamgmm._coordinator import statistics_pass
-from streamgmm._init import initialise
-from streamgmm._mstep import m_step
+from streamgmm._data.source import as_source
+from streamgmm._data.blocks import ModelAssigner
+from streamgmm._data.passes import statistics_pass_many
+from streamgmm._fit.init import initialise_many
+from streamgmm._model.mstep import m_step
 
 spec = json.loads(sys.argv[1])
 if spec["kind"] == "hdf5":
@@ -51,11 +51,11 @@ with source.session():
         t_cache = time.perf_counter() - t
     else:
         t_cache = 0.0
-    params = initialise(source, cov, k, "random_from_data", 1e-6, rng)
+    params = initialise_many(source, [(k, cov)], "random_from_data", 1e-6, rng)[0]
     times = []
     for it in range(spec["iters"]):
         t = time.perf_counter()
-        stats = statistics_pass(source, ModelAssigner(params, cov), cov)
+        stats = statistics_pass_many(source, [(ModelAssigner(params, cov), cov, True)])[0]
         times.append(time.perf_counter() - t)
         params = m_step(stats, 1e-6)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -144,21 +144,24 @@ def bench_overhead(path: Path, k: int) -> None:
     import h5py
 
     import streamgmm
-    from streamgmm._block import ModelAssigner, block_statistics
-    from streamgmm._coordinator import statistics_pass
-    from streamgmm._init import initialise
-    from streamgmm._sources import as_source
+    from streamgmm._data.blocks import ModelAssigner, block_statistics
+    from streamgmm._data.passes import statistics_pass_many
+    from streamgmm._fit.init import initialise_many
+    from streamgmm._data.source import as_source
 
     with h5py.File(path, "r") as f:
         X = f["points"][:]
     source = as_source(X)
-    params = initialise(source, "full", k, "random_from_data", 1e-6, np.random.RandomState(0))
+    params = initialise_many(
+        source, [(k, "full")], "random_from_data", 1e-6, np.random.RandomState(0)
+    )[0]
     asg = ModelAssigner(params, "full")
     starts = source.block_starts
     blocks = [X[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
     with dask.config.set(scheduler="threads", num_workers=1):
-        statistics_pass(source, asg, "full")
-        t_dask = min(_timed(lambda: statistics_pass(source, asg, "full")) for _ in range(3))
+        jobs = [(asg, "full", True)]
+        statistics_pass_many(source, jobs)
+        t_dask = min(_timed(lambda: statistics_pass_many(source, jobs)) for _ in range(3))
     t_loop = min(
         _timed(lambda: [block_statistics(b, None, 0, "full", asg) for b in blocks])
         for _ in range(3)

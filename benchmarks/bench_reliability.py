@@ -74,12 +74,12 @@ def fit(X, iters, **kw):
 
 if spec.get("legacy"):  # the read path before column strips: whole blocks, a big cache
     import math
-    from streamgmm import _hdf5, _hdf5_reader
+    from streamgmm._io import handles, hdf5
     def old_cache_bytes(ds, rows):
         c_rows, c_cols = ds.chunks
         n = (math.ceil(rows / c_rows) + 1) * math.ceil(ds.shape[1] / c_cols)
         return int(min(max(c_rows * c_cols * ds.dtype.itemsize * n, 1 << 20), 1 << 30))
-    _hdf5._cache_bytes, _hdf5_reader.read_block = old_cache_bytes, lambda ds, index: ds[index]
+    hdf5._cache_bytes, handles.read_block = old_cache_bytes, lambda ds, index: ds[index]
 
 def run():
     X = streamgmm.read_hdf5(spec["path"], "points", chunk_rows=spec.get("chunk_rows"))

@@ -1,22 +1,72 @@
-"""streamgmm: exact, full-batch Gaussian mixtures for data that does not fit in memory."""
+"""streamgmm: exact, full-batch Gaussian mixtures for data that does not fit in memory.
 
-from ._em import IterationInfo
-from ._estimator import GaussianMixture
-from ._hdf5 import read_hdf5, write_hdf5
-from ._modelfile_read import load
-from ._selection import ModelSelection, select_model
-from ._validation import InvalidParameterError
+Names are imported when first used, so ``import streamgmm`` (and ``streamgmm --help``)
+stays fast: Numba, Dask, h5py and scikit-learn load with the first estimator.
+"""
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from ._version import __version__
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "GaussianMixture": "._estimator",
+    "load": "._estimator",
+    "ModelSelection": "._selection",
+    "select_model": "._selection",
+    "IterationInfo": "._fit.em",
+    "read_hdf5": "._io.hdf5",
+    "write_hdf5": "._io.hdf5",
+    "PartialFileWarning": "._io.hdf5",
+    "CheckpointInUseError": "._io.checkpoint",
+    "InvalidParameterError": "._model.validation",
+    "InputChangedError": "._data.source",
+    "BlockFailedError": "._data.passes",
+    "ModelTooLargeError": "._data.budget",
+    "WorkerMemoryError": "._data.budget",
+}
 
 __all__ = [
+    "BlockFailedError",
+    "CheckpointInUseError",
     "GaussianMixture",
+    "InputChangedError",
     "InvalidParameterError",
     "IterationInfo",
-    "__version__",
     "ModelSelection",
+    "ModelTooLargeError",
+    "PartialFileWarning",
+    "WorkerMemoryError",
+    "__version__",
     "load",
     "read_hdf5",
     "select_model",
     "write_hdf5",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from ._data.budget import ModelTooLargeError, WorkerMemoryError
+    from ._data.passes import BlockFailedError
+    from ._data.source import InputChangedError
+    from ._estimator import GaussianMixture, load
+    from ._fit.em import IterationInfo
+    from ._io.checkpoint import CheckpointInUseError
+    from ._io.hdf5 import PartialFileWarning, read_hdf5, write_hdf5
+    from ._model.validation import InvalidParameterError
+    from ._selection import ModelSelection, select_model
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'streamgmm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,14 +1,16 @@
-"""Layer 8: ``streamgmm.GaussianMixture``, scikit-learn's estimator, out of core.
+"""``streamgmm.GaussianMixture``: scikit-learn's estimator, out of core, and ``load``.
 
-The public methods and their documentation; the private steps behind them are
-:class:`~streamgmm._estimator_fit.FitMixin` (fitting) and
-:class:`~streamgmm._estimator_infer.InferenceMixin` (inference on new data).
+A thin shell: the public methods check their arguments, wrap X as a data source
+(``_data.source``) and hand over to the fit (``_fit.runs``) or to one lazy inference
+pass (``_data.passes``); the fitted attributes are set only once a fit has succeeded.
+Model files go through ``_io.modelfile`` as plain records.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -16,13 +18,23 @@ import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _covariance
-from ._em import IterationInfo
-from ._estimator_fit import FitMixin
-from ._estimator_infer import InferenceMixin
+from ._data.blocks import ModelAssigner
+from ._data.passes import inference_array
+from ._data.source import as_source
+from ._fit import runs
+from ._fit.em import IterationInfo
+from ._io import modelfile
+from ._model import (
+    Params,
+    check_hyperparameters,
+    check_n_features,
+    feature_names,
+    get_covariance,
+)
 
 #: What ``X`` may be: array-likes (NumPy arrays and memmaps, lists, pandas
 #: DataFrames), Dask arrays, h5py datasets (which have ``__array__``).
@@ -32,8 +44,14 @@ VectorLike = ArrayLike | da.Array
 #: A per-iteration callback: a truthy return stops the fit.
 Callback = Callable[[IterationInfo], bool | None]
 
+CONVERGENCE_MESSAGE = (
+    "Best performing initialization did not converge. "
+    "Try different init parameters, or increase max_iter, "
+    "tol, or check for degenerate data."
+)
 
-class GaussianMixture(FitMixin, InferenceMixin, DensityMixin, BaseEstimator):
+
+class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by exact, full-batch EM over blocks of rows.
 
     Parameters and fitted attributes are those of
@@ -316,7 +334,7 @@ class GaussianMixture(FitMixin, InferenceMixin, DensityMixin, BaseEstimator):
             )
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
-        cov = _covariance.get(self.covariance_type)
+        cov = get_covariance(self.covariance_type)
         X = np.vstack(
             [
                 cov.sample(rng, self.means_[k], self.covariances_, k, int(c))
@@ -337,6 +355,203 @@ class GaussianMixture(FitMixin, InferenceMixin, DensityMixin, BaseEstimator):
         ----------
         path : str or os.PathLike
         """
-        from . import _modelfile  # the io layer; imported here to keep this class's imports
+        check_is_fitted(self)
+        modelfile.save(path, self._record())
 
-        _modelfile.save(self, path)
+    # -- the steps behind fit ------------------------------------------------------------
+
+    def _fit(self, X, sample_weight, callback, checkpoint=None, resume=False):
+        check_hyperparameters(self)
+        source = as_source(
+            X,
+            chunk_size=self.chunk_size,
+            n_components=self.n_components,
+            sample_weight=sample_weight,
+            min_samples=2,
+            memory_limit=self.memory_limit,
+        )
+        names = feature_names(X)
+        settings = self.get_params(deep=False)
+        warm = None
+        if self.warm_start and hasattr(self, "converged_") and not resume:
+            self._check_warm_start(source.n_features)
+            warm = (self._current_params(), self.lower_bound_)
+
+        def snapshot(result):
+            return modelfile.ModelRecord(
+                settings, self._fitted(result, source.dtype, source.n_features)
+            )
+
+        with source.session():
+            try:
+                outcome = runs.fit(
+                    settings,
+                    source,
+                    random_state=check_random_state(self.random_state),
+                    warm=warm,
+                    callback=callback,
+                    checkpoint=checkpoint,
+                    resume=resume,
+                    snapshot=snapshot,
+                    defaults=type(self)().get_params(deep=False),
+                )
+            except runs.Interrupted as stop:
+                if stop.outcome is not None:  # keep the last finished iteration
+                    self._set_fitted(stop.outcome.best, source.dtype, source.n_features, names)
+                raise
+        if not outcome.best.converged and self.max_iter > 0 and not outcome.stopped:
+            # Before the attributes change: an error-filtered warning leaves the old state.
+            warnings.warn(CONVERGENCE_MESSAGE, ConvergenceWarning, stacklevel=3)
+        self._set_fitted(outcome.best, source.dtype, source.n_features, names)
+
+    def _check_warm_start(self, n_features: int) -> None:
+        check_n_features(self.n_features_in_, n_features)
+        k_fitted = self.means_.shape[0]
+        shape = get_covariance(self.covariance_type).prec_shape(self.n_components, n_features)
+        if k_fitted != self.n_components or self.covariances_.shape != shape:
+            raise ValueError(
+                f"warm_start=True continues from the fitted parameters ({k_fitted} components, "
+                f"covariances of shape {self.covariances_.shape}), which do not fit "
+                f"n_components={self.n_components}, covariance_type={self.covariance_type!r}. "
+                "Set warm_start=False to fit from a new initialisation."
+            )
+
+    def _fitted(self, result, dtype, n_features) -> dict:
+        """The fitted attributes of an EM result, in the data's float dtype."""
+        out = np.float32 if dtype == np.float32 else np.float64
+        params = result.params
+        cov = get_covariance(self.covariance_type)
+        return {
+            "weights_": params.weights.astype(out),
+            "means_": params.means.astype(out),
+            "covariances_": params.covariances.astype(out),
+            "precisions_cholesky_": params.precisions_cholesky.astype(out),
+            "precisions_": cov.precisions(params.precisions_cholesky).astype(out),
+            "converged_": bool(result.converged),
+            "n_iter_": int(result.n_iter),
+            "lower_bound_": float(result.lower_bound),
+            "lower_bounds_": [float(b) for b in result.lower_bounds],
+            "n_features_in_": int(n_features),
+        }
+
+    def _set_fitted(self, result, dtype, n_features, names=None):
+        for name, value in self._fitted(result, dtype, n_features).items():
+            setattr(self, name, value)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    def _record(self) -> modelfile.ModelRecord:
+        fitted = {name: getattr(self, name) for name in FITTED_ATTRIBUTES}
+        return modelfile.ModelRecord(self.get_params(deep=False), fitted)
+
+    # -- the steps behind inference ------------------------------------------------------
+
+    def _current_params(self) -> Params:
+        return Params(
+            np.asarray(self.weights_, dtype=np.float64),
+            np.asarray(self.means_, dtype=np.float64),
+            np.asarray(self.covariances_, dtype=np.float64),
+            np.asarray(self.precisions_cholesky_, dtype=np.float64),
+        )
+
+    def _infer(self, X, what, sample_weight=None):
+        """(lazy per-row ``what``, see ``inference_array``; the source; whether X was a lazy
+        input)."""
+        check_is_fitted(self)
+        lazy = isinstance(X, da.Array) or hasattr(X, "id") and hasattr(X, "file")
+        source = as_source(
+            X,
+            chunk_size=self.chunk_size,
+            n_components=self.n_components,
+            sample_weight=sample_weight,
+        )
+        # scikit-learn's feature-name warnings and n_features message, from metadata only.
+        validate_data(self, X, skip_check_array=True, reset=False)
+        assigner = ModelAssigner(self._current_params(), self.covariance_type)
+        return inference_array(source, assigner, what), source, lazy
+
+    def _out_dtype(self, source) -> type:
+        """scikit-learn's result dtype: float32 only when X and the model both are."""
+        both = source.dtype == np.float32 and self.means_.dtype == np.float32
+        return np.float32 if both else np.float64
+
+    @staticmethod
+    def _finish(arr, lazy):
+        return arr if lazy else arr.compute()
+
+    def _log_lik_and_n(self, X, sample_weight) -> tuple[float, float]:
+        """(mean log-likelihood per unit weight, total weight) of X, in one pass."""
+        log_prob, source, _ = self._infer(X, "log_prob", sample_weight)
+        w = source.sample_weight
+        if w is None:
+            return float(log_prob.mean().compute()), float(source.n_samples)
+        total, weight = da.compute((log_prob * w).sum(), w.sum())
+        return float(total) / float(weight), float(weight)
+
+    def _n_parameters(self) -> int:
+        return get_covariance(self.covariance_type).n_parameters(
+            self.means_.shape[0], self.means_.shape[1]
+        )
+
+
+#: the attributes a fit sets (``feature_names_in_`` aside), as model files store them
+FITTED_ATTRIBUTES = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_",
+    "precisions_cholesky_",
+    "converged_",
+    "n_iter_",
+    "lower_bound_",
+    "lower_bounds_",
+    "n_features_in_",
+)
+
+
+def fitted_from_result(estimator: GaussianMixture, result, dtype, n_features) -> GaussianMixture:
+    """``estimator`` (unfitted, its settings those of the fit) given the fitted attributes of
+    an EM result (model selection fits its grid in shared passes, then makes each model)."""
+    estimator._set_fitted(result, dtype, n_features)
+    return estimator
+
+
+def load(path) -> GaussianMixture:
+    """Read a model written by :meth:`GaussianMixture.save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    GaussianMixture
+        Fitted, with the saved parameters (same dtypes, bit for bit), settings
+        and fit history.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a streamgmm model, has an unknown format version, or any
+        field is missing, of the wrong dtype or shape, not finite, invalid, or
+        stored outside the file (external, virtual or linked datasets, which are
+        refused without being read). The message names the field.
+    FileNotFoundError, IsADirectoryError
+        If ``path`` is not a file.
+    """
+    return from_record(read_record(path))
+
+
+def read_record(path) -> modelfile.ModelRecord:
+    """The checked record of a model file (what :func:`load` builds the estimator from)."""
+    return modelfile.read_model(path, GaussianMixture().get_params(deep=False))
+
+
+def from_record(record: modelfile.ModelRecord) -> GaussianMixture:
+    """A fitted ``GaussianMixture`` from a checked model record."""
+    estimator = GaussianMixture(**record.settings)
+    for name, value in record.fitted.items():
+        setattr(estimator, name, value)
+    return estimator

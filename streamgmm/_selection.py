@@ -1,11 +1,11 @@
-"""Layer 8: model selection over a grid of n_components and covariance types.
+"""Model selection over a grid of n_components and covariance types.
 
 Every model of the grid (and every restart of each) advances in the same passes
 over the data: a grid of ten K costs the passes of its slowest model, not of ten
 fits. Each model draws its random numbers from its own copy of ``random_state``
 (a fresh one for an integer seed), so each equals the separate fit
 ``GaussianMixture(K, covariance_type=c, **params).fit(X)`` exactly
-(test_selection.py).
+(tests/estimator/test_selection.py).
 """
 
 from __future__ import annotations
@@ -16,18 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 
-from ._block import ModelAssigner
-from ._budget import check_model_memory, memory_budget
-from ._coordinator import statistics_pass_many
-from ._covariance import get as get_covariance
-from ._em import EMRun, run_em_many
-from ._estimator import GaussianMixture
-from ._fitting import best_run
-from ._init import initialise_many
-from ._sources import as_source
-from ._validation import check_hyperparameters
+from ._data.blocks import ModelAssigner
+from ._data.passes import statistics_pass_many
+from ._data.source import as_source
+from ._estimator import GaussianMixture, fitted_from_result
+from ._fit.runs import fit_grid
+from ._model import check_hyperparameters, get_covariance
 
 CRITERIA = ("bic", "aic")
 
@@ -103,19 +98,8 @@ def select_model(
         min_samples=2,
         memory_limit=est0.memory_limit,
     )
-    if source.n_samples < k_max:
-        raise ValueError(
-            "Expected n_samples >= n_components but got n_components = "
-            f"{k_max}, n_samples = {source.n_samples}"
-        )
-    check_model_memory(
-        [(e.n_components, e.covariance_type) for e in templates for _ in range(e.n_init)],
-        source.n_features,
-        memory_budget(est0.memory_limit),
-    )
     with source.session():
-        source.maybe_cache(est0.cache, est0.memory_limit)
-        per_model = _fit_grid(source, templates)
+        per_model = fit_grid([e.get_params(deep=False) for e in templates], source)
         scores = _scores(source, per_model, grid)
     return _assemble(templates, per_model, scores, source, criterion)
 
@@ -131,26 +115,6 @@ def _grid(n_components, covariance_types, params):
     return grid, templates
 
 
-def _fit_grid(source, templates):
-    specs, states, owners = [], [], []
-    for m, est in enumerate(templates):
-        rs = check_random_state(est.random_state)  # each model: its own fit's draws
-        for _ in range(est.n_init):
-            specs.append((est.n_components, est.covariance_type))
-            states.append(rs)
-            owners.append(m)
-    est0 = templates[0]
-    starts = initialise_many(source, specs, est0.init_params, est0.reg_covar, states)
-    runs = [
-        EMRun(p, spec[1], init=i) for i, (p, spec) in enumerate(zip(starts, specs, strict=True))
-    ]
-    run_em_many(source, runs, tol=est0.tol, max_iter=est0.max_iter, reg_covar=est0.reg_covar)
-    return [
-        best_run([r for r, o in zip(runs, owners, strict=True) if o == m], est0.max_iter)
-        for m in range(len(templates))
-    ]
-
-
 def _scores(source, results, grid):
     """Mean log-likelihood of each final model: one shared pass."""
     jobs = [(ModelAssigner(r.params, c), c, False) for r, (_, c) in zip(results, grid, strict=True)]
@@ -163,7 +127,7 @@ def _assemble(templates, results, scores, source, criterion):
     out = ModelSelection(criterion)
     late = []
     for est, result, score in zip(templates, results, means, strict=True):
-        est._set_fitted(result, source.dtype, source.n_features)
+        est = fitted_from_result(est, result, source.dtype, source.n_features)
         p = get_covariance(est.covariance_type).n_parameters(est.n_components, source.n_features)
         row = dict(
             n_components=est.n_components,

@@ -10,15 +10,14 @@ import time
 
 import numpy as np
 
-from ._block import (
+from ._data.blocks import (
     ModelAssigner,
     NearestCentreAssigner,
     RandomAssigner,
     block_log_resp,
     block_statistics,
 )
-from ._covariance import REGISTRY
-from ._mstep import m_step
+from ._model import COVARIANCE_TYPES, m_step
 
 
 def warm_up() -> float:
@@ -27,7 +26,7 @@ def warm_up() -> float:
     rng = np.random.RandomState(0)
     for dtype in (np.float64, np.float32):
         X = rng.randn(8, 2).astype(dtype)
-        for name in REGISTRY:
+        for name in COVARIANCE_TYPES:
             stats = block_statistics(X, None, 0, name, RandomAssigner(0, 2))
             assigner = ModelAssigner(m_step(stats, 1e-6), name)
             block_statistics(X, None, 0, name, assigner)

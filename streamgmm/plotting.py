@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._model import get_covariance
+
 __all__ = [
     "covariance_matrices",
     "new_axes",
@@ -58,13 +60,7 @@ def covariance_matrices(gm) -> np.ndarray:
     """Every covariance as a full matrix, shape (n_components, n_features, n_features)."""
     k, d = gm.means_.shape
     cov = np.asarray(gm.covariances_, dtype=np.float64)
-    if gm.covariance_type == "full":
-        return cov
-    if gm.covariance_type == "tied":
-        return np.broadcast_to(cov, (k, d, d)).copy()
-    if gm.covariance_type == "diag":
-        return np.stack([np.diag(c) for c in cov])
-    return cov[:, None, None] * np.eye(d)
+    return get_covariance(gm.covariance_type).full_matrices(cov, k, d)
 
 
 def projection(gm, X=None, dims=None) -> tuple[np.ndarray, list[str]]:

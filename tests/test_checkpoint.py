@@ -16,7 +16,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import streamgmm
-from streamgmm._checkpoint import read_checkpoint
+from streamgmm._io.checkpoint import read_checkpoint
 
 from conftest import FITTED, make_blobs
 
@@ -57,12 +57,12 @@ def test_interrupt_keeps_the_last_iteration_and_resume_is_bitwise(data, tmp_path
     # interrupt came from the callback, after the M-steps), flagged not converged.
     assert gm.n_iter_ == 5 and gm.converged_ is False
     assert [p.name for p in tmp_path.iterdir()] == [ckpt.name]
-    _, state = read_checkpoint(ckpt)
+    _, state = read_checkpoint(ckpt, streamgmm.GaussianMixture().get_params())
     assert [r.n_iter for r in state.runs] == [5, 5] and not state.finished
     np.testing.assert_array_equal(streamgmm.load(ckpt).means_, gm.means_)
     resumed = quiet(streamgmm.GaussianMixture(**SETTINGS), data, checkpoint=ckpt, resume=True)
     assert_identical(resumed, whole)
-    _, state = read_checkpoint(ckpt)
+    _, state = read_checkpoint(ckpt, streamgmm.GaussianMixture().get_params())
     assert state.finished
 
 
@@ -161,7 +161,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_fit(data, tmp_path, trial
     whole = quiet(streamgmm.GaussianMixture(**SETTINGS), data)
     ckpt = tmp_path / "k.h5"
     run_fit(ckpt, "fresh", kill_after=random.Random(trial).uniform(0.0, 0.4))
-    record, state = read_checkpoint(ckpt)  # loadable after any kill
+    record, state = read_checkpoint(ckpt, streamgmm.GaussianMixture().get_params())  # loadable after any kill
     done = max(r.n_iter for r in state.runs)
     out = run_fit(ckpt, "resume")
     assert out.strip().endswith("done")

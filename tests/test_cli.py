@@ -337,7 +337,7 @@ def test_info_reports_the_share_of_chunks_written(partial_file, capsys):
     assert reported == pytest.approx(100 * truth)
 
 
-@pytest.mark.filterwarnings("default::streamgmm._hdf5.PartialFileWarning")
+@pytest.mark.filterwarnings("default::streamgmm.PartialFileWarning")
 def test_fit_warns_on_a_partly_written_input(partial_file, tmp_path, capsys):
     path, _ = partial_file
     assert cli.main(_fit_args(path, tmp_path / "m.h5")) == 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 
-from streamgmm._block import ModelAssigner, NearestCentreAssigner
-from streamgmm._coordinator import statistics_pass, statistics_pass_many
-from streamgmm._mstep import m_step
-from streamgmm._sources import as_source
+from streamgmm._data.blocks import ModelAssigner, NearestCentreAssigner
+from streamgmm._data.passes import statistics_pass_many
+from streamgmm._model.mstep import m_step
+from streamgmm._data.source import as_source
 
 from conftest import CountingReader, make_blobs
 
@@ -18,14 +18,14 @@ def test_many_models_share_one_read_of_each_block():
     reader = CountingReader(X)
     source = as_source(da.from_array(reader, chunks=(64, 3), asarray=True))
     n_blocks = len(source.array.chunks[0])
-    hard = statistics_pass(source, NearestCentreAssigner(X[:3]), "full")
+    hard = statistics_pass_many(source, [(NearestCentreAssigner(X[:3]), "full", True)])[0]
     reader.reads = 0
     models = [ModelAssigner(m_step(hard, 1e-6), "full"), NearestCentreAssigner(X[5:9])]
     jobs = [(models[0], "full", True), (models[1], "diag", True), (models[0], "tied", False)]
     many = statistics_pass_many(source, jobs)
     assert reader.reads == n_blocks
     for (assigner, cov, with_m2), got in zip(jobs, many, strict=True):
-        want = statistics_pass(source, assigner, cov, with_m2)
+        want = statistics_pass_many(source, [(assigner, cov, with_m2)])[0]
         assert got.covariance_type == cov
         np.testing.assert_array_equal(got.nk, want.nk)
         np.testing.assert_array_equal(got.means, want.means)

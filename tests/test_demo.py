@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import streamgmm
-from streamgmm import _demo, cli
+from streamgmm import cli
+from streamgmm.cli import demo
 from streamgmm.plotting import INSTALL_HINT
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -36,13 +37,13 @@ def test_demo_through_the_entry_point(tmp_path):
         assert needle in done.stdout, needle
     assert "iteration   1" in done.stderr  # the progress display
     assert "Traceback" not in done.stderr
-    for name in _demo.FIGURES:
+    for name in demo.FIGURES:
         png = (folder / name).read_bytes()
         assert png[:8] == PNG and len(png) > 10_000, name
-    assert not (folder / _demo.DATA_FILE).exists(), "the data file is removed without --keep-data"
-    gm = streamgmm.load(folder / _demo.MODEL_FILE)
-    truth = _demo.truth()
-    order = _demo.match(gm, truth)
+    assert not (folder / demo.DATA_FILE).exists(), "the data file is removed without --keep-data"
+    gm = streamgmm.load(folder / demo.MODEL_FILE)
+    truth = demo.truth()
+    order = demo.match(gm, truth)
     np.testing.assert_allclose(gm.weights_[order], truth.weights, atol=0.02)
     np.testing.assert_allclose(gm.means_[order], truth.means, atol=0.1)
 
@@ -55,7 +56,7 @@ def test_demo_without_matplotlib_fits_and_says_how_to_get_figures(tmp_path, caps
     out = capsys.readouterr().out
     assert f"figures   none: {INSTALL_HINT}" in out
     assert not any(p.suffix == ".png" for p in tmp_path.iterdir())
-    assert (tmp_path / _demo.DATA_FILE).exists() and (tmp_path / _demo.MODEL_FILE).exists()
+    assert (tmp_path / demo.DATA_FILE).exists() and (tmp_path / demo.MODEL_FILE).exists()
 
 
 def test_generated_data_do_not_depend_on_the_scheduler(tmp_path):
@@ -63,13 +64,13 @@ def test_generated_data_do_not_depend_on_the_scheduler(tmp_path):
 
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
-    size = 3 * _demo.GENERATE_ROWS * 16 // 2  # 1.5 generation blocks
+    size = 3 * demo.GENERATE_ROWS * 16 // 2  # 1.5 generation blocks
     with dask.config.set(scheduler="threads"):
-        _demo.make_data(a, size, seed=1)
+        demo.make_data(a, size, seed=1)
     with dask.config.set(scheduler="synchronous"):
-        _demo.make_data(b, size, seed=1)
-    x = streamgmm.read_hdf5(a / _demo.DATA_FILE, _demo.DATASET).compute()
-    y = streamgmm.read_hdf5(b / _demo.DATA_FILE, _demo.DATASET).compute()
+        demo.make_data(b, size, seed=1)
+    x = streamgmm.read_hdf5(a / demo.DATA_FILE, demo.DATASET).compute()
+    y = streamgmm.read_hdf5(b / demo.DATA_FILE, demo.DATASET).compute()
     assert x.shape == (size // 16, 2)
     np.testing.assert_array_equal(x, y)
 
@@ -78,13 +79,13 @@ def test_generated_data_do_not_depend_on_the_scheduler(tmp_path):
     "text, size", [("64MB", 64_000_000), ("1GiB", 2**30), ("2 MB", 2_000_000), ("20000", 20_000)]
 )
 def test_parse_size(text, size):
-    assert _demo.parse_size(text) == size
+    assert demo.parse_size(text) == size
 
 
 @pytest.mark.parametrize("text", ["lots", "1kB", "-5MB"])
 def test_parse_size_refuses(text):
     with pytest.raises(ValueError, match="size"):
-        _demo.parse_size(text)
+        demo.parse_size(text)
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -296,10 +296,10 @@ def test_float32_estep_guard():
     being reported as a non-finite density. (c) Well-conditioned: float32, and close.
     (d) Tiles with a far outlier are redone in float64.
     """
-    from streamgmm import _covariance
-    from streamgmm._block import ModelAssigner, block_statistics
-    from streamgmm._covariance import FLOAT32_MAX_COND
-    from streamgmm._mstep import Params
+    from streamgmm._model import covariance
+    from streamgmm._data.blocks import ModelAssigner, block_statistics
+    from streamgmm._model.covariance import FLOAT32_MAX_COND
+    from streamgmm._model.mstep import Params
 
     X = make_blobs(seed=1).astype(np.float32)
     model = _float32_blob_model(1.0, X)
@@ -331,7 +331,7 @@ def test_float32_estep_guard():
     assert np.isfinite(a.log_lik) and a.log_lik == pytest.approx(b.log_lik, rel=1e-14)
     # (d) far outliers on the boundary of two tied components, ~1,000 s.d. out: float32
     # distances (~1e6, off by ~0.1) would move their responsibilities by percents; their
-    # tiles are redone in float64 (_covariance.float32_far_limit)
+    # tiles are redone in float64 (covariance.float32_far_limit)
     rng = np.random.RandomState(3)
     a = rng.randn(4, 4)
     cov = a @ a.T + np.eye(4)
@@ -342,7 +342,7 @@ def test_float32_estep_guard():
     z = rng.uniform(1e3, 3e3, (20, 4)) * chol.diagonal()  # then onto the boundary plane
     z -= np.outer(z @ prec @ delta / (delta @ prec @ delta), delta)
     X4 = np.vstack([rows, centres.mean(axis=0) + z]).astype(np.float32)
-    u = _covariance.get("tied").precision_cholesky(cov)
+    u = covariance.get("tied").precision_cholesky(cov)
     tied = Params(np.full(2, 0.5), centres, cov, u)
     ref = ModelAssigner(tied, "tied")
     ref.fused_prec32 = None  # the float64 E-step of the same float32 values

@@ -17,9 +17,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import streamgmm
-from streamgmm import _sources
-from streamgmm._budget import BLOCK_COPIES, BLOCKS_PER_THREAD, WORKER_BASELINE
-from streamgmm._sources import as_source
+from streamgmm._data import source as data_source
+from streamgmm._data.budget import BLOCK_COPIES, BLOCKS_PER_THREAD, WORKER_BASELINE
+from streamgmm._data.source import as_source
 
 from conftest import assert_same_model, make_blobs, pinned_start
 
@@ -193,7 +193,7 @@ def test_400_mb_blocks_run_capped_on_a_600_mib_worker_and_kill_it_uncapped(tmp_p
         capped = time.perf_counter() - start
         peak = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         assert gm.n_iter_ == 2
-        monkeypatch.setattr(_sources, "worker_rows_cap", lambda n_features: None)
+        monkeypatch.setattr(data_source, "worker_rows_cap", lambda n_features: None)
         start = time.perf_counter()
         with pytest.raises(RuntimeError, match=r"block 0 .* 4 times .* \(400 MB\) is more"):
             fit_diag(streamgmm.read_hdf5(path, "x", chunk_rows=ASKED_ROWS), head)

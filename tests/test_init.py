@@ -12,7 +12,7 @@ from sklearn.mixture import GaussianMixture as SK
 from sklearn.preprocessing import StandardScaler
 
 import streamgmm
-from streamgmm._init import KMEANS_MAX_PASSES
+from streamgmm._fit.init import KMEANS_MAX_PASSES
 
 from conftest import assert_same_model, make_blobs
 

@@ -11,17 +11,18 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from streamgmm import _covariance, _kernels
-from streamgmm._block import (
+from streamgmm import _kernels
+from streamgmm._model import covariance
+from streamgmm._data.blocks import (
     ModelAssigner,
     NearestCentreAssigner,
     block_infer,
     block_log_resp,
     block_statistics,
 )
-from streamgmm._kernels._tile import TILE
-from streamgmm._mstep import Params
-from streamgmm._stats import NONFINITE_DENSITY, NONFINITE_INPUT
+from streamgmm._kernels import TILE
+from streamgmm._model.mstep import Params
+from streamgmm._model.stats import NONFINITE_DENSITY, NONFINITE_INPUT
 
 from conftest import COVARIANCE_TYPES
 
@@ -38,7 +39,7 @@ def random_params(covariance_type, k, d, seed):
         "spherical": rng.uniform(0.5, 2.0, k),
     }[covariance_type]
     weights = rng.dirichlet(np.ones(k))
-    prec_chol = _covariance.get(covariance_type).precision_cholesky(cov)
+    prec_chol = covariance.get(covariance_type).precision_cholesky(cov)
     return Params(weights, means, cov, prec_chol)
 
 
@@ -166,7 +167,7 @@ def test_moments_against_naive(covariance_type, offset):
     nk = np.empty(4)
     means = np.empty((4, 3))
     _kernels.weighted_means(X, w, resp, nk, means)
-    cov = _covariance.get(covariance_type)
+    cov = covariance.get(covariance_type)
     m2 = np.empty(cov.m2_shape(4, 3))
     cov.scatter_kernel(X, w, resp, means, m2)
     # The oracle works on the unshifted data, where it is exact enough.
@@ -373,7 +374,7 @@ def test_fused_block_offset_data(covariance_type, start):
     w = rng.uniform(0.1, 2.0, n)
     shifted = params
     if start == "far":  # broad precisions, so every component keeps mass
-        cov = _covariance.get(covariance_type)
+        cov = covariance.get(covariance_type)
         prec_chol = params.precisions_cholesky * 1e-4
         shifted = Params(
             params.weights, params.means + 1e4, cov.covariances_from_chol(prec_chol), prec_chol
@@ -462,7 +463,7 @@ def test_import_and_fit_with_a_broken_cache(tmp_path, damage):
     with the unusable folder (falling back to the package's own cache).
     """
     (tmp_path / "probe.py").write_text(
-        "from streamgmm._config import jit\n\n@jit\ndef twice(x):\n    return 2.0 * x\n"
+        "from streamgmm._kernels.jit import jit\n\n@jit\ndef twice(x):\n    return 2.0 * x\n"
     )
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("STREAMGMM_NO_CACHE", None)

@@ -100,7 +100,7 @@ def test_input_file_is_never_changed_and_handles_are_released(data, h5file):
 
 
 def test_memmap_and_hdf5_travel_by_reference(data, h5file, tmp_path):
-    from streamgmm._sources import as_source
+    from streamgmm._data.source import as_source
 
     np.save(tmp_path / "big.npy", data)
     for X in (np.load(tmp_path / "big.npy", mmap_mode="r"), h5py.File(h5file, "r")["points"]):
@@ -134,7 +134,7 @@ def test_lazy_prediction_and_block_by_block_writing(data, h5file, tmp_path):
 
 
 def test_cache_auto_follows_the_budget(data, h5file, caplog):
-    from streamgmm._sources import as_source
+    from streamgmm._data.source import as_source
 
     for memory_limit, expected in ((int(1.5 * data.nbytes), False), ("1GB", True), (100, False)):
         source = as_source(streamgmm.read_hdf5(h5file, "points"), memory_limit="1GB")
@@ -252,7 +252,7 @@ def test_bad_lazy_sample_weight_names_the_row(data):
 
 def test_partially_written_file_warns(tmp_path):
     """F8: a dataset whose chunks were not all written reads as fill values: say so."""
-    from streamgmm._hdf5 import PartialFileWarning
+    from streamgmm import PartialFileWarning
 
     path = tmp_path / "partial.h5"
     with h5py.File(path, "w") as f:
@@ -265,7 +265,7 @@ def test_partially_written_file_warns(tmp_path):
 @pytest.mark.parametrize("change", ["touch", "append"])
 def test_input_changed_during_fit_is_detected_at_the_next_pass(data, h5file, change):
     """F9: between iterations the file changes; the next pass refuses to mix versions."""
-    from streamgmm._datasource import InputChangedError
+    from streamgmm import InputChangedError
 
     seen = []
 
@@ -318,7 +318,7 @@ def test_a_model_too_large_for_memory_is_refused_before_reading(data):
     """R2: K=4096, d=4096, full: ~550 GB of covariances; refused at once, nothing read."""
     import time
 
-    from streamgmm._budget import ModelTooLargeError
+    from streamgmm._data.budget import ModelTooLargeError
 
     X = np.zeros((5000, 4096), dtype=np.float32)  # 80 MB; it is never read
     reader_calls = []
@@ -339,7 +339,7 @@ def test_a_model_too_large_for_memory_is_refused_before_reading(data):
     assert isinstance(e.value, ModelTooLargeError)
     assert reader_calls == [] and time.perf_counter() - t < 1.0
     # The same model with diagonal covariances fits the budget (its statistics are K*d).
-    from streamgmm._budget import check_model_memory
+    from streamgmm._data.budget import check_model_memory
 
     assert check_model_memory([(4096, "diag")], 4096, 2**34) < 2**34
 

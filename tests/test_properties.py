@@ -17,10 +17,10 @@ from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
 import streamgmm
-from streamgmm import _covariance
-from streamgmm._block import ModelAssigner, NearestCentreAssigner, block_log_resp, block_statistics
-from streamgmm._mstep import Params
-from streamgmm._stats import merge_all
+from streamgmm._model import covariance
+from streamgmm._data.blocks import ModelAssigner, NearestCentreAssigner, block_log_resp, block_statistics
+from streamgmm._model.mstep import Params
+from streamgmm._model.stats import merge_all
 
 from conftest import COVARIANCE_TYPES
 
@@ -38,7 +38,7 @@ def random_params(rng, covariance_type, k, d, scale):
         "diag": rng.uniform(0.5, 2.0, (k, d)) * scale**2,
         "spherical": rng.uniform(0.5, 2.0, k) * scale**2,
     }[covariance_type]
-    chol = _covariance.get(covariance_type).precision_cholesky(cov)
+    chol = covariance.get(covariance_type).precision_cholesky(cov)
     return Params(rng.dirichlet(np.ones(k)), means, cov, chol)
 
 

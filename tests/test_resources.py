@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import streamgmm
-from streamgmm import _hdf5_reader
+from streamgmm._io import handles
 
 from conftest import make_blobs
 
@@ -124,11 +124,11 @@ def test_column_strip_reads_equal_plain_reads(tmp_path, chunks, dtype):
         ds = f["x"]
         for r in rows:
             for c in cols:
-                got, want = _hdf5_reader.read_block(ds, (r, c)), ds[r, c]
+                got, want = handles.read_block(ds, (r, c)), ds[r, c]
                 assert got.dtype == want.dtype and got.flags.c_contiguous, (r, c)
                 np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(
-            _hdf5_reader.read_block(ds, ([1, 5, 9], slice(None))), X[[1, 5, 9]]
+            handles.read_block(ds, ([1, 5, 9], slice(None))), X[[1, 5, 9]]
         )
 
 
@@ -150,10 +150,10 @@ def test_column_chunked_file_fits_the_same_model(tmp_path):
         np.testing.assert_allclose(
             getattr(models["columns"], attr), getattr(models["rows"], attr), rtol=1e-12
         )
-    src = _hdf5_reader.HDF5Source(str(tmp_path / "columns.h5"), "/x", X.shape, X.dtype, 1 << 20)
-    with _hdf5_reader.keep_handles_open():
+    src = handles.HDF5Source(str(tmp_path / "columns.h5"), "/x", X.shape, X.dtype, 1 << 20)
+    with handles.keep_handles_open():
         assert src._dataset() is src._dataset()
-    assert _hdf5_reader.release_handles(src.path) == 1 and not _hdf5_reader._datasets
+    assert handles.release_handles(src.path) == 1 and not handles._datasets
 
 
 def test_a_release_does_not_close_a_file_another_fit_reads(tmp_path):
@@ -161,11 +161,11 @@ def test_a_release_does_not_close_a_file_another_fit_reads(tmp_path):
     end must not close the handle under the other's reads (it failed 79 of 300 reads)."""
     path = tmp_path / "shared.h5"
     write_points(path, 20_000, chunks=(2000, 4))
-    src = _hdf5_reader.HDF5Source(str(path), "/points", (20_000, 8), np.float64, 1 << 24)
+    src = handles.HDF5Source(str(path), "/points", (20_000, 8), np.float64, 1 << 24)
     errors, done, may_leave = [], threading.Event(), threading.Event()
 
     def reader():
-        with _hdf5_reader.keep_handles_open([src.path]):
+        with handles.keep_handles_open([src.path]):
             for _ in range(200):
                 try:
                     src[(slice(0, 4000), slice(0, 8))]
@@ -178,12 +178,12 @@ def test_a_release_does_not_close_a_file_another_fit_reads(tmp_path):
     thread.start()
     releases = 0
     while not done.is_set():
-        releases += _hdf5_reader.release_handles(src.path)  # the other session ending
+        releases += handles.release_handles(src.path)  # the other session ending
     may_leave.set()
     thread.join()
     print(f"200 reads while another session released the file: {len(errors)} failed")
     assert not errors and releases == 0
-    assert _hdf5_reader.release_handles(src.path) == 1  # closed once nobody reads it
+    assert handles.release_handles(src.path) == 1  # closed once nobody reads it
 
 
 def test_a_replaced_file_gets_a_fresh_handle(tmp_path):
@@ -191,13 +191,13 @@ def test_a_replaced_file_gets_a_fresh_handle(tmp_path):
     file is replaced: the next read opens the new file."""
     path = tmp_path / "x.h5"
     write_points(path, 1000, chunks=(100, 8), seed=0)
-    src = _hdf5_reader.HDF5Source(str(path), "/points", (1000, 8), np.float64, 1 << 20)
-    with _hdf5_reader.keep_handles_open([src.path]):
+    src = handles.HDF5Source(str(path), "/points", (1000, 8), np.float64, 1 << 20)
+    with handles.keep_handles_open([src.path]):
         before = src[(slice(0, 10), slice(0, 8))]
         write_points(tmp_path / "new.h5", 1000, chunks=(100, 8), seed=1)
         os.replace(tmp_path / "new.h5", path)
         after = src[(slice(0, 10), slice(0, 8))]
-    _hdf5_reader.release_handles(src.path)
+    handles.release_handles(src.path)
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(after, f["points"][:10])
     assert not np.array_equal(before, after)
@@ -212,7 +212,7 @@ def test_out_of_memory_while_reading_is_not_called_corruption(tmp_path, monkeypa
     def fail(ds, index):
         raise OSError("Can't synchronously read data (memory allocation failed for chunk)")
 
-    monkeypatch.setattr(_hdf5_reader, "read_block", fail)
+    monkeypatch.setattr(handles, "read_block", fail)
     with pytest.raises(MemoryError, match=r"out of memory reading rows 0\.\.999 of .*m\.h5"):
         streamgmm.read_hdf5(path, "points").compute()
 

@@ -6,8 +6,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from streamgmm._seeding import ROUNDS, kmeans_parallel
-from streamgmm._sources import as_source
+from streamgmm._fit.kmeans import ROUNDS, kmeans_parallel_many
+from streamgmm._data.source import as_source
 
 
 def clusters(seed=0):
@@ -28,7 +28,7 @@ def test_same_seeds_whatever_the_chunking(weighted):
             da.from_array(X, chunks=(chunks, 2)),
             sample_weight=None if w is None else da.from_array(w, chunks=chunks),
         )
-        results.append(kmeans_parallel(source, 5, np.random.RandomState(7)))
+        results.append(kmeans_parallel_many(source, [5], np.random.RandomState(7))[0])
     for r in results[1:]:
         np.testing.assert_allclose(r.centres, results[0].centres, rtol=1e-12)
         assert r.n_candidates == results[0].n_candidates
@@ -39,7 +39,9 @@ def test_finds_a_small_far_cluster():
     X, centres = clusters()
     hits = 0
     for seed in range(10):
-        seeding = kmeans_parallel(as_source(X, chunk_size=1000), 5, np.random.RandomState(seed))
+        seeding = kmeans_parallel_many(
+            as_source(X, chunk_size=1000), [5], np.random.RandomState(seed)
+        )[0]
         d = np.sqrt(((centres[:, None] - seeding.centres[None]) ** 2).sum(axis=2)).min(axis=1)
         hits += bool(d.max() < 4.0)
     # A uniform sample of 50 rows would include the 15-row cluster about 6 % of the time.
@@ -49,7 +51,7 @@ def test_finds_a_small_far_cluster():
 def test_distinct_draw_is_sklearns_call_when_small_and_bounded_when_huge():
     import tracemalloc
 
-    from streamgmm._init import distinct_draw
+    from streamgmm._fit.init import distinct_draw
 
     small = distinct_draw(np.random.RandomState(3), 10_000, 7)
     np.testing.assert_array_equal(small, np.random.RandomState(3).choice(10_000, 7, replace=False))

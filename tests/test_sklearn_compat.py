@@ -357,7 +357,7 @@ def test_init_arrays_in_float32_are_kept_like_sklearn():
 # -- scikit-learn's estimator checks -------------------------------------------------------------
 
 #: Each expected failure, with its reason. All are wording or input kinds decided in
-#: _sources.as_source (owned by the data-source layer); the changes are requested there.
+#: _data.source.as_source (owned by the data-source layer); the changes are requested there.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 ESTIMATORS = [streamgmm.GaussianMixture()]

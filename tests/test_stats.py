@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamgmm._block import statistics_from_resp
-from streamgmm._stats import SuffStats, merge_all
+from streamgmm._data.blocks import statistics_from_resp
+from streamgmm._model.stats import SuffStats, merge_all
 
 from conftest import COVARIANCE_TYPES
 

@@ -1,37 +1,38 @@
-"""Layer 2: Numba kernels, pure functions on NumPy arrays (numpy and numba only)."""
+"""Numba kernels: pure functions on NumPy arrays (numpy and numba only).
 
-from ._assign import (
-    hard_statistics,
-    nearest_centre,
-    random_resp,
-    uniform_keyed,
-)
-from ._estep import LOG_2PI, first_nonfinite
-from ._fused import fused_block
-from ._logresp import fused_infer
-from ._moments import (
-    scatter_diag,
-    scatter_full,
-    scatter_spherical,
-    scatter_tied,
-    weighted_means,
-)
-from ._tile import EXP_FLOOR, exp_nonpositive
+Each module is one piece of a pass over a block: ``tile`` (a tile of rows, the vector
+exp), ``densities`` (log-densities and one tile's E-step), ``tile_moments`` and
+``fused``/``fused_diag`` (the fused E-step and moments of a block), ``infer``
+(inference outputs), ``moments`` (statistics of given responsibilities), ``kmeans``
+(Lloyd steps, k-means|| rounds), ``keyed_random`` (chunking-free random numbers),
+``nonfinite`` (the first NaN/inf). ``jit`` holds the one compilation policy.
+"""
+
+from .densities import LOG_2PI
+from .fused import fused_block
+from .infer import fused_infer
+from .keyed_random import random_resp
+from .kmeans import exponential_race, hard_statistics, nearest_centre, oversample
+from .moments import scatter_diag, scatter_full, scatter_spherical, scatter_tied, weighted_means
+from .nonfinite import first_nonfinite
+from .tile import EXP_FLOOR, TILE, exp_nonpositive
 
 __all__ = [
     "EXP_FLOOR",
     "LOG_2PI",
+    "TILE",
     "exp_nonpositive",
+    "exponential_race",
     "first_nonfinite",
     "fused_block",
     "fused_infer",
     "hard_statistics",
     "nearest_centre",
+    "oversample",
     "random_resp",
     "scatter_diag",
     "scatter_full",
     "scatter_spherical",
     "scatter_tied",
-    "uniform_keyed",
     "weighted_means",
 ]

@@ -1,0 +1,6 @@
+"""Data: any input as row blocks (``source``, ``inputs``), the memory budget
+(``budget``), one block and an assignment rule to statistics (``blocks``), and the Dask
+graph of a pass over the blocks (``passes``).
+
+Modules are imported by name: importing this package imports none of them.
+"""

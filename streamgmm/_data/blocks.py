@@ -1,0 +1,221 @@
+"""One NumPy block and an assignment rule -> statistics (or inference outputs).
+
+Here, and only here, blocks are made kernel-ready: native byte order, C layout,
+float32 or float64 (anything else numeric becomes float64), and empty blocks
+short-circuit. The *assigners* say how responsibilities come about: from a
+Gaussian mixture (EM), from the nearest centre (k-means) or from keyed random
+numbers (``init_params="random"``). They are small, picklable values that travel
+in the Dask graph once per pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _kernels as kernels
+from .._model import (
+    NONFINITE_DENSITY,
+    NONFINITE_INPUT,
+    Params,
+    SuffStats,
+    float32_estep_ok,
+    float32_far_limit,
+    get_covariance,
+)
+
+#: What inference can ask of a block: log p(x) (n,), the log-responsibilities (n, K), the
+#: responsibilities (n, K) and the most likely component (n,) int64.
+INFERENCE_OUTPUTS = ("log_prob", "log_resp", "proba", "labels")
+
+
+def as_kernel_array(X: np.ndarray) -> np.ndarray:
+    """Native-endian, C-contiguous float32/float64 view or copy of one block."""
+    X = np.asarray(X)
+    if X.dtype == np.float32 or X.dtype == np.float64:
+        dtype = X.dtype.newbyteorder("=")
+    else:
+        dtype = np.dtype(np.float64)
+    if X.dtype != dtype or not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X, dtype=dtype)
+    return X
+
+
+def readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view. Numba compiles a kernel once per writeable flag of each array; the
+    fused kernel only reads X and the weights, so it sees them read-only, memmaps and
+    in-memory arrays alike: one compilation per dtype instead of two (~6 s each, cold)."""
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
+def as_weight_array(sample_weight, n_rows: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n_rows)
+    return np.ascontiguousarray(sample_weight, dtype=np.float64).reshape(-1)
+
+
+class ModelAssigner:
+    """Responsibilities of a Gaussian mixture (the E-step)."""
+
+    def __init__(self, params: Params, covariance_type: str):
+        cov = get_covariance(covariance_type)
+        k, d = params.means.shape
+        self.covariance_type = covariance_type
+        self.n_components = k
+        self.means = np.ascontiguousarray(params.means, dtype=np.float64)
+        self.prec_chol = np.ascontiguousarray(params.precisions_cholesky, dtype=np.float64)
+        self.log_det = np.ascontiguousarray(
+            cov.log_det_chol(self.prec_chol, k, d), dtype=np.float64
+        )
+        with np.errstate(divide="ignore"):  # a zero weight is a -inf log weight, as in sklearn
+            self.log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
+        # The fused kernels' view of the parameters: (log pi + log det) - d/2 log(2 pi).
+        self.log_const = self.log_weights + self.log_det + (-0.5 * d * kernels.LOG_2PI)
+        self.fused_prec = np.ascontiguousarray(cov.fused_precisions(self.prec_chol, k, d))
+        # float32 blocks of full and tied models: Mahalanobis distances in float32 (1.2x
+        # per block on W1, docs/benchmarks.md), as scikit-learn computes float32 input, while
+        # the differences x - mu, the exp and every sum stay in float64. Only where the
+        # factors are well conditioned enough that this moves the statistics no more than
+        # rounding X to float32 does (_model.covariance.FLOAT32_MAX_COND).
+        self.fused_prec32 = None
+        if float32_estep_ok(cov, self.prec_chol):
+            self.fused_prec32 = self.fused_prec.astype(np.float32)
+        self.far_limit = float32_far_limit(d)
+
+    def infer(self, X, what):
+        """``what`` of each row of a kernel-ready block (see INFERENCE_OUTPUTS), and the
+        first row whose density is not finite or -1 (float64 distances)."""
+        n, k = X.shape[0], self.n_components
+        rows = {name: n if name in what else 0 for name in INFERENCE_OUTPUTS}  # 0: skipped
+        out = {
+            "log_prob": np.empty(rows["log_prob"]),
+            "log_resp": np.empty((rows["log_resp"], k)),
+            "proba": np.empty((rows["proba"], k)),
+            "labels": np.empty(rows["labels"], np.int64),
+        }
+        diagonal = get_covariance(self.covariance_type).fused_diagonal
+        bad = kernels.fused_infer(  # its outputs come in INFERENCE_OUTPUTS' order
+            readonly(X), self.means, self.fused_prec, self.log_const, diagonal,
+            *(out[name] for name in INFERENCE_OUTPUTS),
+        )  # fmt: skip
+        return [out[name] for name in what], bad
+
+    def statistics(self, X, sample_weight, with_m2=True):
+        """(nk, means, m2 in the layout of the covariance type or None, log_lik, bad row).
+
+        One fused pass over a kernel-ready block: E-step and moments tile by tile
+        (kernels.fused_block), no (n, K) responsibilities in memory.
+        """
+        cov = get_covariance(self.covariance_type)
+        k, d = self.means.shape
+        nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
+        runs = [(self.fused_prec, np.inf)]
+        if X.dtype == np.float32 and self.fused_prec32 is not None:
+            # tiles with a far outlier are redone in float64 inside the kernel; a distance
+            # beyond float32's range reads as a non-finite density: that block is redone
+            # in float64, which decides whether it really is one
+            runs.insert(0, (self.fused_prec32, self.far_limit))
+        X, sample_weight = readonly(X), readonly(sample_weight)
+        for prec, far_limit in runs:
+            log_lik, bad = kernels.fused_block(
+                X, sample_weight, self.means, prec, self.fused_prec, far_limit, self.log_const,
+                cov.fused_diagonal, with_m2, nk, means, m2,
+            )  # fmt: skip
+            if bad < 0:
+                break
+        return nk, means, cov.fused_m2(m2) if with_m2 else None, log_lik, bad
+
+
+class NearestCentreAssigner:
+    """One-hot responsibilities of the nearest centre (a Lloyd step); score = -inertia."""
+
+    def __init__(self, centres: np.ndarray):
+        self.centres = np.ascontiguousarray(centres, dtype=np.float64)
+        self.n_components = self.centres.shape[0]
+
+    def statistics(self, X, sample_weight, covariance_type, with_m2=True):
+        """(nk, means, m2 in the layout of the covariance type or None, -inertia)."""
+        cov = get_covariance(covariance_type)
+        k, d = self.centres.shape
+        X, sample_weight = readonly(X), readonly(sample_weight)
+        labels = np.empty(X.shape[0], np.int64)
+        inertia = kernels.nearest_centre(X, sample_weight, self.centres, labels)
+        nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
+        kernels.hard_statistics(
+            X, sample_weight, labels, self.centres, cov.fused_diagonal, with_m2, nk, means, m2
+        )
+        return nk, means, cov.fused_m2(m2) if with_m2 else None, -inertia
+
+
+class RandomAssigner:
+    """scikit-learn's "random" responsibilities, keyed by (seed, global row)."""
+
+    def __init__(self, seed: int, n_components: int):
+        self.seed = int(seed)
+        self.n_components = int(n_components)
+
+    def resp(self, n_rows: int, row_offset: int) -> np.ndarray:
+        resp = np.empty((n_rows, self.n_components))
+        kernels.random_resp(row_offset, self.seed, resp)
+        return resp
+
+
+def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, with_m2=True):
+    """Statistics of one block of rows starting at global row ``row_offset``."""
+    X = as_kernel_array(X)
+    n, d = X.shape
+    k = assigner.n_components
+    zero = SuffStats.zero(covariance_type, k, d, with_m2)
+    if n == 0:
+        return zero
+    w = as_weight_array(sample_weight, n)
+    if isinstance(assigner, ModelAssigner):
+        # A NaN or inf in X makes its row's log-density non-finite, so the fused kernel
+        # stops there: X is checked only then, not in a pass of its own over every block
+        # (0.6-1.0 ms of a W4 block's 20). A bad value anywhere in the block still wins
+        # over a density problem, as when X was checked first.
+        nk, means, m2, score, bad = assigner.statistics(X, w, with_m2)
+        if bad >= 0:
+            row, col = kernels.first_nonfinite(X)
+            if row >= 0:
+                return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
+            return zero.with_problem(row_offset + bad, -1, NONFINITE_DENSITY)
+        return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
+    row, col = kernels.first_nonfinite(X)
+    if row >= 0:
+        return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
+    if isinstance(assigner, NearestCentreAssigner):
+        nk, means, m2, score = assigner.statistics(X, w, covariance_type, with_m2)
+        return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
+    resp = assigner.resp(n, row_offset)
+    return statistics_from_resp(X, w, resp, covariance_type, 0.0, with_m2)
+
+
+def statistics_from_resp(X, w, resp, covariance_type, score=0.0, with_m2=True):
+    """Statistics of a kernel-ready block for given responsibilities."""
+    n, d = X.shape
+    k = resp.shape[1]
+    nk = np.empty(k)
+    means = np.empty((k, d))
+    kernels.weighted_means(X, w, resp, nk, means)
+    m2 = None
+    if with_m2:
+        cov = get_covariance(covariance_type)
+        m2 = np.empty(cov.m2_shape(k, d))
+        cov.scatter_kernel(X, w, resp, means, m2)
+    return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
+
+
+def block_infer(X, assigner: ModelAssigner, what):
+    """The outputs ``what`` (names in INFERENCE_OUTPUTS) of one block, and the first row
+    whose density is not finite or -1."""
+    X = as_kernel_array(X)
+    return assigner.infer(X, what)
+
+
+def block_log_resp(X, assigner: ModelAssigner):
+    """(n, 1 + K) [log p(x), log resp] of one block, and the first non-finite row or -1."""
+    (log_prob, log_resp), bad = block_infer(X, assigner, ("log_prob", "log_resp"))
+    return np.column_stack([log_prob, log_resp]), bad

@@ -1,0 +1,150 @@
+"""What an input may be, and in-memory and memmapped arrays as block sources.
+
+The checks of dtype and shape read metadata only and raise scikit-learn's
+messages (:class:`InputTypeError` is both a ``TypeError`` and a ``ValueError``,
+as scikit-learn's checks are). :func:`as_array` turns what is not yet an array
+(lists, pandas, object arrays of numbers) into one and refuses sparse input.
+:class:`ArrayView` and :class:`MemmapSource` stand behind ``da.from_array``: the
+first so that blocks of a NumPy array are views, the second so that a memmap
+travels in the graph by reference (path + offset, RELIABILITY D7).
+"""
+
+from __future__ import annotations
+
+import mmap
+import threading
+
+import numpy as np
+
+
+class InputTypeError(TypeError, ValueError):
+    """Input of a type streamgmm cannot fit (both errors, like scikit-learn's checks)."""
+
+
+def check_dtype(dtype, what="X") -> None:
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise InputTypeError(
+            f"Complex data not supported: {what} has dtype {dtype}. "
+            "Expected real numbers (float or int)."
+        )
+    if dtype.kind not in "biuf":
+        kind = {
+            "O": "object arrays are not supported; convert to a numeric dtype first",
+            "U": "strings are not supported",
+            "S": "byte strings are not supported",
+            "M": "datetimes are not supported",
+            "m": "timedeltas are not supported",
+            "V": "structured (compound) dtypes are not supported; select one numeric field",
+        }.get(dtype.kind, "it is not numeric")
+        raise InputTypeError(
+            f"{what} has dtype {dtype}: {kind}. Expected real numbers (float or int)."
+        )
+
+
+def check_shape(shape, what="X", min_samples=1) -> None:
+    if len(shape) != 2:
+        hint = ""
+        if len(shape) == 1:
+            hint = " Reshape your data with X.reshape(-1, 1) if it has a single feature."
+        raise ValueError(
+            f"{what}: expected 2-D (n_samples, n_features), got shape {tuple(shape)}.{hint}"
+        )
+    n, d = shape
+    if n == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={tuple(shape)}) while a minimum of "
+            f"{min_samples} is required."
+        )
+    if d == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is "
+            "required."
+        )
+    if n < min_samples:
+        raise ValueError(
+            f"Found array with {n} sample(s) (shape={tuple(shape)}) while a minimum of "
+            f"{min_samples} is required by GaussianMixture."
+        )
+
+
+class ArrayView:
+    """A NumPy array behind dask's ``from_array``, which would otherwise copy it whole
+    (dask >= 2025: ``x = x.copy()``); blocks are views (test_numpy_input_is_not_copied)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, index):
+        return self.array[index]
+
+
+class MemmapSource:
+    """A picklable reference to a C-ordered array in a file (``np.memmap``): path + offset."""
+
+    def __init__(self, path: str, offset: int, shape, dtype):
+        self.path, self.offset = path, int(offset)
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._local = threading.local()
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def __getitem__(self, index):
+        mm = getattr(self._local, "mm", None)
+        if mm is None:
+            mm = np.memmap(self.path, self.dtype, "r", self.offset, self.shape, order="C")
+            self._local.mm = mm
+        return mm[index]
+
+
+def memmap_reference(X) -> MemmapSource | None:
+    """Path and true byte offset of a C-contiguous memmap (also a row slice of one)."""
+    mm = getattr(X, "_mmap", None)
+    if not isinstance(mm, mmap.mmap) or not getattr(X, "filename", None):
+        return None
+    if not X.flags.c_contiguous:
+        return None
+    base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    start = X.offset - X.offset % mmap.ALLOCATIONGRANULARITY
+    return MemmapSource(X.filename, start + (X.ctypes.data - base), X.shape, X.dtype)
+
+
+def as_array(X, what="X"):
+    """X itself if it has a shape and a dtype (NumPy, memmap), else converted to NumPy.
+
+    Sparse input is refused; numbers in an object array convert to float64, as in
+    scikit-learn.
+    """
+    if _is_sparse(X):
+        raise InputTypeError(
+            f"Sparse data was passed for {what}, but dense data is required. Use '.toarray()' "
+            "to convert to a dense numpy array (a Gaussian mixture's covariances are dense)."
+        )
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
+        X = X.to_numpy()
+    elif not hasattr(X, "shape") or not hasattr(X, "dtype"):
+        X = np.asarray(X)
+    if X.dtype == object:  # numbers in an object array convert, as in scikit-learn
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(
+                f"{what} has dtype object and does not convert to float ({exc})."
+            ) from None
+    return X
+
+
+def _is_sparse(X) -> bool:
+    module = type(X).__module__
+    if not module.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse
+
+    return scipy.sparse.issparse(X)

@@ -1,0 +1,192 @@
+"""The EM loop on reduced statistics (it never sees where the data live).
+
+One statistics pass per iteration yields both the log-likelihood of the current
+parameters (scikit-learn's lower bound for that iteration) and the statistics of
+the M-step. Convergence is scikit-learn's: ``|lower_bound - previous| < tol``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .._data.blocks import ModelAssigner
+from .._data.passes import statistics_pass_many
+from .._data.source import DataSource
+from .._model import NONFINITE_DENSITY, NONFINITE_INPUT, Params, SuffStats, m_step
+from .progress import Reporter
+
+logger = logging.getLogger("streamgmm")
+
+
+@dataclass
+class IterationInfo:
+    """What a ``callback`` receives after each EM iteration.
+
+    Attributes
+    ----------
+    n_iter : int
+        The iteration just completed, counted from 1 within this initialisation.
+    lower_bound : float
+        Mean log-likelihood per unit of sample weight under the parameters that
+        entered this iteration (scikit-learn's ``lower_bounds_[n_iter - 1]``).
+    change : float
+        ``lower_bound`` minus the previous one (``inf`` on the first iteration).
+    params : Params
+        The parameters after this iteration's M-step, float64, scikit-learn's
+        shapes (``weights``, ``means``, ``covariances``, ``precisions_cholesky``).
+        A copy: changing it does not change the fit.
+    seconds : float
+        Wall time of this iteration.
+    init : int
+        Which initialisation (0 to ``n_init - 1``) this iteration belongs to.
+    """
+
+    n_iter: int
+    lower_bound: float
+    change: float
+    params: Params
+    seconds: float
+    init: int = 0
+
+
+@dataclass
+class EMResult:
+    params: Params
+    n_iter: int
+    converged: bool
+    lower_bound: float
+    lower_bounds: list = field(default_factory=list)
+
+
+def check_pass(stats: SuffStats, source: DataSource) -> None:
+    """Turn a problem recorded by the kernels into a clear error (no NaN model)."""
+    if stats.bad_kind == NONFINITE_INPUT:
+        raise ValueError(
+            f"Input contains NaN or infinity at {source.describe_row(stats.bad_row)}, "
+            f"column {stats.bad_col}. Remove or impute non-finite values before fitting."
+        )
+    if stats.bad_kind == NONFINITE_DENSITY:
+        raise ValueError(
+            f"The log-likelihood is not finite at {source.describe_row(stats.bad_row)}: "
+            "its values are too large for float64 arithmetic (their squares overflow). "
+            "Rescale the data, e.g. divide each column by its standard deviation."
+        )
+
+
+@dataclass
+class EMRun:
+    """One EM run (an initialisation, or one model of a grid) as the loop advances it."""
+
+    params: Params
+    covariance_type: str
+    lower_bound: float = -math.inf  # the bound of the last iteration (or the warm start's)
+    lower_bounds: list = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+    done: bool = False
+    init: int = 0
+
+    def result(self) -> EMResult:
+        return EMResult(
+            self.params, self.n_iter, self.converged, self.lower_bound, list(self.lower_bounds)
+        )
+
+
+def best_run(runs: list[EMRun], max_iter: int) -> EMResult:
+    """scikit-learn's choice among restarts, in their order."""
+    if max_iter == 0 or all(r.n_iter == 0 for r in runs):
+        result = runs[-1].result()
+        result.lower_bound = -math.inf  # scikit-learn: the last start, bound -inf
+        return result
+    best = None
+    for r in runs:
+        if best is None or r.lower_bound > best.lower_bound or best.lower_bound == -math.inf:
+            best = r
+    return best.result()
+
+
+def run_em_many(
+    source: DataSource,
+    runs: list[EMRun],
+    *,
+    tol: float,
+    max_iter: int,
+    reg_covar: float,
+    callback: Callable[[IterationInfo], bool | None] | None = None,
+    reporter: Reporter | None = None,
+    after_iteration: Callable[[list[EMRun]], None] | None = None,
+) -> bool:
+    """Advance every run by E and M steps, all from the same pass over the data.
+
+    Each iteration reads every block once for all the runs still going (restarts
+    and model grids do not multiply the passes); a run stops at convergence or at
+    ``max_iter`` of its own. ``callback`` runs after each run's iteration, in run
+    order; a truthy return stops the whole loop after this iteration (returns
+    True). ``after_iteration(runs)`` runs once the iteration is complete (the
+    checkpoint hook). An exception, Ctrl-C included, propagates with every run
+    holding its last finished iteration.
+    """
+    stopped = False
+    while not stopped:
+        active = [r for r in runs if not r.done and r.n_iter < max_iter]
+        if not active:
+            break
+        updates, seconds = _one_pass(source, active, reg_covar)
+        for r, lower_bound, params in updates:
+            change = _next_iteration(r, lower_bound, params, tol=tol, max_iter=max_iter)
+            if reporter is not None:
+                reporter.iteration(r.init, r.n_iter, change)
+                if r.done:
+                    reporter.init_end(r.init, r.lower_bound, r.converged)
+            if callback is not None:
+                copy = Params(*(a.copy() for a in params))
+                info = IterationInfo(r.n_iter, lower_bound, change, copy, seconds, r.init)
+                stopped = (bool(callback(info)) and not r.converged) or stopped
+        if after_iteration is not None:
+            after_iteration(runs)
+    return stopped
+
+
+def _one_pass(source: DataSource, active: list[EMRun], reg_covar: float):
+    """One read of the data for every active run: each run's lower bound (the mean
+    log-likelihood of its current parameters) and next parameters, and the seconds taken."""
+    t = time.perf_counter()
+    jobs = [(ModelAssigner(r.params, r.covariance_type), r.covariance_type, True) for r in active]
+    all_stats = statistics_pass_many(source, jobs)
+    updates = []
+    for r, stats in zip(active, all_stats, strict=True):  # all or nothing per iteration
+        check_pass(stats, source)
+        updates.append((r, stats.log_lik / stats.weight_sum, m_step(stats, reg_covar)))
+    seconds = time.perf_counter() - t
+    logger.info(
+        "pass %d: %d run(s), %.2f s, %.2f GB/s",
+        max(r.n_iter for r in active) + 1,
+        len(active),
+        seconds,
+        source.nbytes / 1e9 / max(seconds, 1e-9),
+    )
+    return updates, seconds
+
+
+def _next_iteration(
+    r: EMRun, lower_bound: float, params: Params, *, tol: float, max_iter: int
+) -> float:
+    """Move ``r`` to its next iteration and decide whether it is done; returns the change."""
+    change = lower_bound - r.lower_bound
+    r.params, r.lower_bound, r.n_iter = params, lower_bound, r.n_iter + 1
+    r.lower_bounds.append(lower_bound)
+    r.converged = abs(change) < tol
+    r.done = r.converged or r.n_iter >= max_iter
+    logger.info(
+        "run %d iteration %d: lower bound %.8g, change %.3g%s",
+        r.init,
+        r.n_iter,
+        lower_bound,
+        change,
+        " (converged)" if r.converged else "",
+    )
+    return change

@@ -1,0 +1,181 @@
+"""One fit: check the start, set up the runs, advance them together, checkpoint, resume.
+
+The estimator hands over its settings (``get_params()``), the data as a
+:class:`~streamgmm._data.source.DataSource` and, for a warm start, its fitted
+parameters. This module decides the runs (``n_init`` restarts, the warm-started model,
+or those of a checkpoint), shares every pass between them
+(:func:`~streamgmm._fit.em.run_em_many`), writes a checkpoint after each iteration
+and keeps the last finished iteration when interrupted. It returns the outcome and
+sets nothing on the estimator: a fit that raises leaves the estimator as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .._data.budget import check_model_memory, memory_budget
+from .._data.source import DataSource
+from .._io.checkpoint import checkpoint_lock
+from .._model import Params, check_means, check_precisions, check_weights
+from .checkpointing import Checkpointer, data_identity, resumed_runs, settings_digest
+from .em import EMResult, EMRun, best_run, run_em_many
+from .init import initialise_many
+from .progress import Reporter
+
+
+@dataclass
+class FitOutcome:
+    best: EMResult
+    stopped: bool  # a callback stopped the fit
+    runs: list
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a fit; ``outcome`` holds the last finished iteration (or None)."""
+
+    def __init__(self, outcome: FitOutcome | None, checkpoint=None):
+        super().__init__()
+        self.outcome, self.checkpoint = outcome, checkpoint
+
+
+def checked_inits(settings: dict, n_features: int):
+    """(weights_init, means_init, precisions_init) checked against K and d (None if unset)."""
+    k, cov = settings["n_components"], settings["covariance_type"]
+    w, m, p = settings["weights_init"], settings["means_init"], settings["precisions_init"]
+    return (
+        None if w is None else check_weights(w, k),
+        None if m is None else check_means(m, k, n_features),
+        None if p is None else check_precisions(p, cov, k, n_features),
+    )
+
+
+def check_enough_samples(n_samples: int, n_components: int) -> None:
+    if n_samples < n_components:
+        raise ValueError(
+            "Expected n_samples >= n_components but got n_components = "
+            f"{n_components}, n_samples = {n_samples}"
+        )
+
+
+def fit(
+    settings: dict,
+    source: DataSource,
+    *,
+    random_state: np.random.RandomState,
+    warm: tuple[Params, float] | None = None,
+    callback: Callable | None = None,
+    checkpoint=None,
+    resume: bool = False,
+    snapshot: Callable[[EMResult], object] | None = None,
+    defaults: dict | None = None,
+) -> FitOutcome:
+    """Fit the model ``settings`` describe on ``source``.
+
+    ``warm`` is (parameters, lower bound) to continue from; ``snapshot(result)`` makes the
+    model record a checkpoint stores; ``defaults`` are the estimator's default settings
+    (to read a checkpoint). Raises :class:`Interrupted` on Ctrl-C.
+    """
+    s = settings
+    check_enough_samples(source.n_samples, s["n_components"])
+    inits = checked_inits(s, source.n_features)
+    source.maybe_cache(s["cache"], s["memory_limit"])
+    n_runs = 1 if (warm is not None or resume) else s["n_init"]
+    check_model_memory(
+        [(s["n_components"], s["covariance_type"])] * n_runs,
+        source.n_features,
+        memory_budget(s["memory_limit"]),
+    )
+    lock = checkpoint_lock(checkpoint) if checkpoint is not None else nullcontext()
+    with lock:
+        if resume:
+            runs = resumed_runs(s, defaults or s, source, checkpoint, random_state)
+        elif warm is not None:
+            runs = [EMRun(warm[0], s["covariance_type"], warm[1])]
+        else:
+            runs = _initial_runs(s, source, inits, random_state)
+        save = None
+        if checkpoint is not None:
+            identity, digest = data_identity(source), settings_digest(s)
+            rng_state = random_state.get_state()
+            save = Checkpointer(checkpoint, snapshot, s["max_iter"], rng_state, identity, digest)
+        return _advance(s, source, runs, callback, save, checkpoint)
+
+
+def _advance(s, source, runs, callback, save: Checkpointer | None, checkpoint) -> FitOutcome:
+    """Run EM on every run to its end, with scikit-learn's verbose messages."""
+    reporter = Reporter(s["verbose"], s["verbose_interval"])
+    for r in runs:
+        reporter.init_begin(r.init)
+    try:
+        stopped = run_em_many(
+            source,
+            runs,
+            tol=s["tol"],
+            max_iter=s["max_iter"],
+            reg_covar=s["reg_covar"],
+            callback=callback,
+            reporter=reporter,
+            after_iteration=save,
+        )
+    except KeyboardInterrupt:
+        reporter.close()
+        raise _interrupted(runs, s["max_iter"], save, checkpoint) from None
+    reporter.close()
+    if save is not None:
+        save(runs, finished=True)
+    return FitOutcome(best_run(runs, s["max_iter"]), stopped, runs)
+
+
+def _initial_runs(s, source, inits, random_state) -> list[EMRun]:
+    """``n_init`` fresh starts; their initialisations share the passes over the data."""
+    specs = [(s["n_components"], s["covariance_type"])] * s["n_init"]
+    starts = initialise_many(source, specs, s["init_params"], s["reg_covar"], random_state, *inits)
+    return [EMRun(p, s["covariance_type"], init=i) for i, p in enumerate(starts)]
+
+
+def _interrupted(runs, max_iter, save: Checkpointer | None, checkpoint) -> Interrupted:
+    """The :class:`Interrupted` to raise on Ctrl-C, the last finished iteration saved."""
+    done = any(r.n_iter > 0 for r in runs)
+    if save is not None and done and save.is_behind(runs):
+        save(runs)  # an interrupt raised after the M-steps (in a callback): keep them
+    best = best_run(runs, max_iter)
+    best.converged = False
+    return Interrupted(FitOutcome(best, True, runs) if done else None, checkpoint)
+
+
+def fit_grid(settings_list: list[dict], source: DataSource) -> list[EMResult]:
+    """Fit several models (a grid of n_components and covariance types) in shared passes.
+
+    Every model's restarts draw from that model's own ``random_state`` (a fresh one for an
+    integer seed), so each result equals the separate fit of those settings. The
+    settings differ only in ``n_components`` and ``covariance_type``; initial arrays
+    (``weights_init``, ...) are refused, since one shape cannot fit every K.
+    """
+    s0 = settings_list[0]
+    for name in ("weights_init", "means_init", "precisions_init"):
+        if s0[name] is not None:
+            raise ValueError(f"{name} cannot be given to a model selection: it fits several K")
+    check_enough_samples(source.n_samples, max(s["n_components"] for s in settings_list))
+    source.maybe_cache(s0["cache"], s0["memory_limit"])
+    specs, states, owners = [], [], []
+    for m, s in enumerate(settings_list):
+        rs = check_random_state(s["random_state"])  # each model: its own fit's draws
+        for _ in range(s["n_init"]):
+            specs.append((s["n_components"], s["covariance_type"]))
+            states.append(rs)
+            owners.append(m)
+    check_model_memory(specs, source.n_features, memory_budget(s0["memory_limit"]))
+    starts = initialise_many(source, specs, s0["init_params"], s0["reg_covar"], states)
+    all_runs = [
+        EMRun(p, spec[1], init=i) for i, (p, spec) in enumerate(zip(starts, specs, strict=True))
+    ]
+    run_em_many(source, all_runs, tol=s0["tol"], max_iter=s0["max_iter"], reg_covar=s0["reg_covar"])
+    return [
+        best_run([r for r, o in zip(all_runs, owners, strict=True) if o == m], s0["max_iter"])
+        for m in range(len(settings_list))
+    ]

@@ -1,0 +1,168 @@
+"""The commands ``fit``, ``predict``, ``info`` and ``select`` (``demo`` is ``demo.py``).
+
+Each takes the parsed arguments and returns the exit status; results go to stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+from .output import (
+    EXIT_OK,
+    after_sigint,
+    components_table,
+    describe_model,
+    err,
+    fit_line,
+    out,
+    parse_components,
+)
+from .run import (
+    check_output,
+    checkpoint_kwargs,
+    estimator_from_args,
+    read_data,
+    scheduler,
+    staged,
+)
+
+
+def cmd_fit(args) -> int:
+    from .._fit.progress import FitProgress
+
+    check_output(args.out, [args.data], args.force)
+    fit_kwargs = checkpoint_kwargs(args)
+    X = read_data(args)
+    gm = estimator_from_args(args, args.n_components)
+    progress = FitProgress(sys.stderr, nbytes=X.nbytes, bar=None if args.progress else False)
+    with scheduler(args), progress:
+        gm.fit(X, callback=after_sigint(progress if args.progress else None), **fit_kwargs)
+    gm.save(args.out)
+    out(f"{args.out}: {describe_model(gm)}")
+    out(fit_line(gm, progress.iterations))
+    out(components_table(gm))
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    from .._estimator import load
+    from .._io.hdf5 import write_hdf5
+
+    check_output(args.out, [args.model, args.data], args.force)
+    gm = load(args.model)
+    X = read_data(args)
+    start = time.perf_counter()
+    with scheduler(args), staged(args.out) as tmp:
+        outputs = {"/labels": gm.predict(X)}
+        if args.proba:  # computed with the labels, from the same read of each block
+            outputs["/proba"] = gm.predict_proba(X)
+        write_hdf5(outputs, tmp)
+    written = "/labels (int64)" + (f" and /proba (float64, {gm.n_components} columns)" * args.proba)
+    out(
+        f"{args.out}: {written} for {X.shape[0]:,} rows of {args.data}:{args.dataset} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    from .._estimator import from_record, read_record
+    from .._io.hdf5 import describe_datasets
+    from .._io.modelfile import FORMAT_NAME
+
+    file_format, datasets = describe_datasets(args.model)
+    if file_format != FORMAT_NAME:
+        return _data_info(args.model, datasets)
+    record = read_record(args.model)
+    gm = from_record(record)
+    meta = record.meta
+    out(
+        f"{args.model}: streamgmm model file, format {meta['format_version']}, written "
+        f"{meta['created']} by streamgmm {meta['streamgmm_version']} "
+        f"(numpy {meta['numpy_version']}, h5py {meta['h5py_version']})"
+    )
+    out(f"  model     {describe_model(gm)}")
+    out(f"  fit       {fit_line(gm)}")
+    settings = gm.get_params(deep=False)
+    shown = " ".join(
+        f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+        for k, v in settings.items()
+        if k != "n_components" and not isinstance(v, np.ndarray)
+    )
+    out(f"  settings  {shown}")
+    arrays = [k for k, v in settings.items() if isinstance(v, np.ndarray)]
+    if arrays:
+        out(f"  saved initial arrays: {', '.join(arrays)}")
+    if meta["settings_omitted"]:
+        out(f"  settings not saved: {meta['settings_omitted']}")
+    out(components_table(gm))
+    return EXIT_OK
+
+
+def _data_info(path, datasets) -> int:
+    """A data file: each dataset's shape, dtype, chunks and share of chunks written (F8)."""
+    count = f"{len(datasets)} dataset" + "s" * (len(datasets) != 1)
+    out(f"{path}: HDF5 file, not a streamgmm model file; {count}")
+    for name, shape, dtype, chunks, written in datasets:
+        dims = " x ".join(f"{n:,}" for n in shape) or "scalar"
+        layout = "chunks " + " x ".join(f"{c:,}" for c in chunks) if chunks else "contiguous"
+        line = f"  {name}  {dims} {dtype}, {layout}, chunks written {100 * written:.1f}%"
+        if written < 1:
+            line += " (incomplete: unwritten rows read as the fill value)"
+        out(line)
+    return EXIT_OK
+
+
+def cmd_select(args) -> int:
+    from .._selection import select_model
+
+    ks = parse_components(args.n_components)
+    for path in (args.out, args.plot):
+        if path:
+            check_output(path, [args.data], args.force)
+    X = read_data(args)
+    params = estimator_from_args(args, ks[0]).get_params()
+    del params["n_components"], params["covariance_type"]
+    start = time.perf_counter()
+    with scheduler(args):  # every K advances in the same passes over the data
+        sel = select_model(X, ks, (args.covariance_type,), criterion=args.criterion, **params)
+    seconds = time.perf_counter() - start
+    rows = [dict(r, k=r["n_components"]) for r in sel.rows]
+    best = rows[sel.best_index]
+    out(f"{'K':>4} {'BIC':>16} {'AIC':>16} {'log-lik/sample':>15} {'iter':>5} conv")
+    for r in rows:
+        mark = "  <- best" if r is best else ""
+        out(
+            f"{r['k']:>4} {r['bic']:>16.2f} {r['aic']:>16.2f} {r['lower_bound']:>15.6f} "
+            f"{r['n_iter']:>5} {'yes' if r['converged'] else 'no ':>4}{mark}"
+        )
+    out(
+        f"best by {args.criterion.upper()}: K={best['k']} ({len(rows)} models in shared passes, "
+        f"{seconds:.1f} s)"
+    )
+    if args.out:
+        sel.best_.save(args.out)
+        out(f"{args.out}: {describe_model(sel.best_)}")
+    if args.plot:
+        _plot_selection(args, rows, best["k"])
+    return EXIT_OK
+
+
+def _plot_selection(args, rows, best_k) -> None:
+    from .. import plotting
+
+    try:
+        ax = plotting.new_axes()
+    except ImportError:
+        err(f"streamgmm select: warning: no plot written; {plotting.INSTALL_HINT}")
+        return
+    plotting.plot_bic(
+        [r["k"] for r in rows], [r["bic"] for r in rows], [r["aic"] for r in rows], ax, best=best_k
+    )
+    ax.set_title(f"model selection on {os.path.basename(args.data)}:{args.dataset}")
+    ax.figure.savefig(args.plot, dpi=110)
+    out(f"{args.plot}: BIC and AIC curves")

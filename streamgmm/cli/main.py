@@ -1,0 +1,107 @@
+"""The ``streamgmm`` command line (also ``python -m streamgmm``): ``main``.
+
+With the other modules of ``cli`` (parser, commands, the pieces they run with), the only
+place that prints to stdout or chooses the exit status. Results go to
+stdout; progress, warnings and errors go to stderr, an error as one line and no
+traceback (``--debug`` shows it). Exit status: 0 done, 1 error, 2 wrong usage,
+130 interrupted.
+
+Inputs are opened read-only (:func:`streamgmm.read_hdf5`). An output is written
+to a temporary file in its folder and renamed into place at the end, never onto
+an input, and over an existing file only with ``--force``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import sys
+import warnings
+
+from .output import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    UsageError,
+    err,
+    interrupt_requested,
+    on_sigint,
+    one_line,
+)
+from .parser import build_parser
+
+logger = logging.getLogger("streamgmm")
+
+
+def _interrupted(exc, args) -> str:
+    outcome = getattr(exc, "outcome", None)
+    n_iter = outcome.best.n_iter if outcome is not None else None
+    ckpt = getattr(exc, "checkpoint", None) or getattr(args, "checkpoint", None)
+    if ckpt and os.path.exists(ckpt):
+        if n_iter is None:  # the interrupt surfaced as another error: ask the checkpoint
+            try:
+                from .._estimator import load
+
+                n_iter = load(ckpt).n_iter_
+            except Exception:
+                n_iter = None
+        where = f" at iteration {n_iter}" if n_iter is not None else ""
+        return f"interrupted{where}; resume with the same command and --resume ({ckpt} kept)"
+    return f"interrupted at iteration {n_iter}" if n_iter is not None else "interrupted"
+
+
+def _command_function(spec: str):
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(f".{module}", __package__), name)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    err(f"streamgmm: warning: {' '.join(str(message).split())}")
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (the console script exits with it)."""
+    parser = build_parser()
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        err(f"streamgmm: error: {exc}")
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("streamgmm: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    interrupt_requested.clear()
+    own = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if own:  # a run under nohup keeps SIGINT ignored
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _command_function(args.run)(args)
+    except KeyboardInterrupt as exc:
+        err(f"streamgmm {args.command}: {_interrupted(exc, args)}")
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
+        err(f"streamgmm {args.command}: error: {exc}")
+        return EXIT_USAGE
+    except Exception as exc:
+        if debug:
+            raise
+        if interrupt_requested.is_set():  # Ctrl-C landed in library code, turned into an error
+            err(f"streamgmm {args.command}: {_interrupted(exc, args)}")
+            return EXIT_INTERRUPTED
+        err(f"streamgmm {args.command}: error: {one_line(exc)}")
+        return EXIT_ERROR
+    finally:
+        logger.removeHandler(handler)
+        if own:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
