@@ -24,8 +24,8 @@ import bench_em  # the script's folder is on sys.path
 import numpy as np
 
 from streamgmm._data.blocks import ModelAssigner, readonly
-from streamgmm._kernels.fused_diag import diag_block
 from streamgmm._kernels import TILE
+from streamgmm._kernels.fused_diag import diag_block
 from streamgmm._model.mstep import Params
 
 #: bench_em.py's workloads, one block of each (W3's rows are 4x wider)

@@ -146,8 +146,8 @@ def bench_overhead(path: Path, k: int) -> None:
     import streamgmm
     from streamgmm._data.blocks import ModelAssigner, block_statistics
     from streamgmm._data.passes import statistics_pass_many
-    from streamgmm._fit.init import initialise_many
     from streamgmm._data.source import as_source
+    from streamgmm._fit.init import initialise_many
 
     with h5py.File(path, "r") as f:
         X = f["points"][:]

@@ -1,10 +1,18 @@
-"""Shared fixtures and the scikit-learn oracle helpers (no module-level random data)."""
+"""Shared fixtures and the scikit-learn oracle helpers (no module-level random data).
+
+Markers (pyproject.toml): ``subprocess`` (starts a Python interpreter: the CLI, a killed
+fit), ``distributed`` (starts a dask.distributed LocalCluster) and ``slow``. Tests that
+start processes are slow by nature (an interpreter and its imports, or worker processes),
+so both kinds are also marked ``slow`` here: ``pytest -m "not slow"`` is the fast loop,
+plain ``pytest`` the full suite that CI runs.
+"""
 
 from __future__ import annotations
 
 import threading
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
@@ -28,6 +36,7 @@ def pinned_start(X, k, covariance_type, seed=0):
     rng = np.random.RandomState(seed)
     means = X[rng.choice(len(X), k, replace=False)].astype(np.float64)
     var = X.var(axis=0).astype(np.float64)
+    var[var == 0.0] = 1.0  # a constant column: unit precision, not 1 / 0
     prec = {
         "full": np.stack([np.diag(1.0 / var)] * k),
         "tied": np.diag(1.0 / var),
@@ -80,6 +89,22 @@ def assert_same_model(ours, ref, rtol=1e-8, attrs=FITTED, mean_shift=0.0, mean_a
         diff = np.linalg.norm(got - want)
         bound = rtol * np.linalg.norm(want) + floor
         assert diff <= bound, f"{name}: |diff| {diff:.3g} > {bound:.3g} (rtol {rtol:.1g})"
+
+
+def write_points(path, n, d=8, chunks=(8192, 8), seed=0):
+    """An HDF5 file with n rows x d columns of 4 clusters in /points, written in slabs."""
+    rng = np.random.RandomState(seed)
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("points", shape=(n, d), dtype="f8", chunks=chunks)
+        for i in range(0, n, 1 << 18):
+            m = min(1 << 18, n - i)
+            ds[i : i + m] = rng.randn(m, d) + rng.randint(0, 4, (m, 1)) * 3.0
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("subprocess") or item.get_closest_marker("distributed"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

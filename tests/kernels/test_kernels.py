@@ -12,7 +12,6 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from streamgmm import _kernels
-from streamgmm._model import covariance
 from streamgmm._data.blocks import (
     ModelAssigner,
     NearestCentreAssigner,
@@ -21,6 +20,7 @@ from streamgmm._data.blocks import (
     block_statistics,
 )
 from streamgmm._kernels import TILE
+from streamgmm._model import covariance
 from streamgmm._model.mstep import Params
 from streamgmm._model.stats import NONFINITE_DENSITY, NONFINITE_INPUT
 
@@ -455,6 +455,7 @@ print("result", probe.twice(21.0))
 
 
 @pytest.mark.parametrize("damage", ["garbled", "unwritable"])
+@pytest.mark.subprocess
 def test_import_and_fit_with_a_broken_cache(tmp_path, damage):
     """A corrupt cache is a miss, an unusable folder means no cache: never a failed call.
 

@@ -296,8 +296,8 @@ def test_float32_estep_guard():
     being reported as a non-finite density. (c) Well-conditioned: float32, and close.
     (d) Tiles with a far outlier are redone in float64.
     """
-    from streamgmm._model import covariance
     from streamgmm._data.blocks import ModelAssigner, block_statistics
+    from streamgmm._model import covariance
     from streamgmm._model.covariance import FLOAT32_MAX_COND
     from streamgmm._model.mstep import Params
 

@@ -121,12 +121,12 @@ def test_resume_refuses_a_modified_file(data, tmp_path):
 
 
 KILLED_FIT = r"""
-import sys, warnings
+import os, sys, warnings
 import numpy as np
 import streamgmm
-sys.path.insert(0, sys.argv[3])
+sys.path[:0] = [sys.argv[3], os.path.dirname(sys.argv[3])]  # this folder, and tests/
 from conftest import make_blobs
-from test_checkpoint import SETTINGS
+from test_resume import SETTINGS
 X = make_blobs(seed=50, n_per=300, d=3)
 warnings.simplefilter("ignore")
 def tick(info):
@@ -156,12 +156,15 @@ def run_fit(ckpt, mode, kill_after=None):
 
 
 @pytest.mark.parametrize("trial", range(3))
+@pytest.mark.subprocess
 def test_sigkill_then_resume_matches_the_uninterrupted_fit(data, tmp_path, trial):
     """P1: SIGKILL at a seeded random moment; the checkpoint loads; the resume is bitwise."""
     whole = quiet(streamgmm.GaussianMixture(**SETTINGS), data)
     ckpt = tmp_path / "k.h5"
     run_fit(ckpt, "fresh", kill_after=random.Random(trial).uniform(0.0, 0.4))
-    record, state = read_checkpoint(ckpt, streamgmm.GaussianMixture().get_params())  # loadable after any kill
+    record, state = read_checkpoint(
+        ckpt, streamgmm.GaussianMixture().get_params()
+    )  # loadable after any kill
     done = max(r.n_iter for r in state.runs)
     out = run_fit(ckpt, "resume")
     assert out.strip().endswith("done")

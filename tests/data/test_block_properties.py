@@ -17,8 +17,13 @@ from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
 import streamgmm
+from streamgmm._data.blocks import (
+    ModelAssigner,
+    NearestCentreAssigner,
+    block_log_resp,
+    block_statistics,
+)
 from streamgmm._model import covariance
-from streamgmm._data.blocks import ModelAssigner, NearestCentreAssigner, block_log_resp, block_statistics
 from streamgmm._model.mstep import Params
 from streamgmm._model.stats import merge_all
 

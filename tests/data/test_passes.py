@@ -7,8 +7,8 @@ import numpy as np
 
 from streamgmm._data.blocks import ModelAssigner, NearestCentreAssigner
 from streamgmm._data.passes import statistics_pass_many
-from streamgmm._model.mstep import m_step
 from streamgmm._data.source import as_source
+from streamgmm._model.mstep import m_step
 
 from conftest import CountingReader, make_blobs
 

@@ -102,6 +102,7 @@ def _assert_one_line_error(stderr, *needles):
 # -- subprocess: the tool as people run it ---------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_fit_info_predict_leave_the_input_untouched(data_file, tmp_path):
     before = _fingerprint(data_file)
     model, labels = tmp_path / "model.h5", tmp_path / "labels.h5"
@@ -128,6 +129,7 @@ def test_fit_info_predict_leave_the_input_untouched(data_file, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["labels.h5", "model.h5"]  # no temporary files left
 
 
+@pytest.mark.subprocess
 def test_errors_are_one_line_without_traceback_and_debug_shows_it(data_file, tmp_path):
     done, _ = _run(*_fit_args(data_file, tmp_path / "m.h5", "--dataset", "/pointz"))
     assert done.returncode == 1
@@ -139,6 +141,7 @@ def test_errors_are_one_line_without_traceback_and_debug_shows_it(data_file, tmp
     assert "Traceback" in done.stderr and "nope.h5" in done.stderr
 
 
+@pytest.mark.subprocess
 def test_help_through_the_entry_point():
     exe = shutil.which("streamgmm")
     if exe is None:
@@ -180,6 +183,7 @@ def _long_fit_args(tmp_path, *extra):
             "--out", tmp_path / "m.h5", *extra]  # fmt: skip
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_exits_130_with_one_line_and_writes_nothing(tmp_path):
     status, stderr, seconds, _ = _interrupt_after_first_iteration(_long_fit_args(tmp_path))
     assert status == 130
@@ -191,6 +195,7 @@ def test_ctrl_c_exits_130_with_one_line_and_writes_nothing(tmp_path):
     print(f"seconds from SIGINT to exit: {seconds:.2f}")
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_with_a_checkpoint_says_how_to_resume_and_resume_finishes(tmp_path):
     """P8 with --checkpoint: exit 130, the checkpoint loads, --resume reaches the fit of
     an uninterrupted run (same settings, a smaller --max-iter so it ends)."""
@@ -220,6 +225,7 @@ def test_ctrl_c_with_a_checkpoint_says_how_to_resume_and_resume_finishes(tmp_pat
 
 @pytest.mark.slow  # about 10 s of worker start-up
 @pytest.mark.distributed
+@pytest.mark.subprocess
 def test_ctrl_c_closes_the_local_cluster(tmp_path):
     argv = _long_fit_args(tmp_path, "--workers", "2")
     status, stderr, _, children = _interrupt_after_first_iteration(argv)
@@ -235,6 +241,7 @@ def _alive(procs):
 
 @pytest.mark.slow  # worker start-up twice, about 30 s
 @pytest.mark.distributed
+@pytest.mark.subprocess
 def test_sigkill_of_the_cluster_owner_leaves_no_orphans_and_resume_works(tmp_path):
     """P9: SIGKILL 'streamgmm fit --workers 2' once it has a checkpoint. Its workers are
     multiprocessing children of it that exit when their pipe from it closes (distributed's
@@ -282,6 +289,7 @@ def test_sigkill_of_the_cluster_owner_leaves_no_orphans_and_resume_works(tmp_pat
 
 
 @pytest.mark.distributed
+@pytest.mark.subprocess
 def test_workers_listen_on_loopback_only(data_file, tmp_path):
     done, listeners = _run(*_fit_args(data_file, tmp_path / "m.h5", "--workers", "2"))
     assert done.returncode == 0, done.stderr
@@ -345,6 +353,7 @@ def test_fit_warns_on_a_partly_written_input(partial_file, tmp_path, capsys):
     assert "streamgmm: warning:" in err and "only 50.0% of its chunks are written" in err
 
 
+@pytest.mark.subprocess
 def test_fit_strict_refuses_a_partly_written_input(partial_file, tmp_path):
     path, _ = partial_file
     before = _fingerprint(path)

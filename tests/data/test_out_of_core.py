@@ -204,6 +204,7 @@ def test_wrong_dataset_group_ndim_dtype(tmp_path, h5file):
         streamgmm.read_hdf5(compound, "c")
 
 
+@pytest.mark.subprocess
 def test_file_locked_by_a_writer(tmp_path):
     path = tmp_path / "busy.h5"
     code = (
@@ -364,6 +365,7 @@ np.save(sys.argv[2], gm.means_)
 """
 
 
+@pytest.mark.subprocess
 def test_two_fits_read_one_file_at_once(h5file, tmp_path):
     """P10: two processes fit the same file concurrently (shared read locks): same result."""
     outs = [tmp_path / f"m{i}.npy" for i in range(2)]

@@ -6,8 +6,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from streamgmm._fit.kmeans import ROUNDS, kmeans_parallel_many
 from streamgmm._data.source import as_source
+from streamgmm._fit.kmeans import ROUNDS, kmeans_parallel_many
 
 
 def clusters(seed=0):

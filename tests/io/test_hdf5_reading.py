@@ -1,14 +1,11 @@
-"""Resource limits and HDF5 layouts (RELIABILITY R1, R4); the long runs are in
+"""Reading HDF5: column-chunked layouts (RELIABILITY R4), handles shared by fits and
+released after them, read errors named by chunk; the long runs are in
 ``benchmarks/bench_reliability.py``."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -17,97 +14,7 @@ import pytest
 import streamgmm
 from streamgmm._io import handles
 
-from conftest import make_blobs
-
-REPO = Path(__file__).resolve().parents[1]
-
-# Warm up (imports, compiled kernels, thread pool), then cap the address space at what
-# the process already maps plus HEADROOM, and fit a file larger than the headroom.
-LIMITED_FIT = r"""
-import json, resource, sys, warnings
-import h5py, numpy as np
-import streamgmm
-
-def vm(key):
-    with open("/proc/self/status") as f:
-        return next(int(l.split()[1]) * 1024 for l in f if l.startswith(key + ":"))
-
-def fit(path, memory_limit):
-    k, d = 4, 8
-    means = np.arange(k * d, dtype=float).reshape(k, d) % 5
-    start = dict(weights_init=np.full(k, 1 / k), means_init=means, precisions_init=np.ones((k, d)))
-    gm = streamgmm.GaussianMixture(k, covariance_type="diag", max_iter=2, tol=0.0,
-                                   memory_limit=memory_limit, **start)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return gm.fit(streamgmm.read_hdf5(path, "points", chunk_rows=8192))
-
-small, big, headroom, memory_limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-fit(small, memory_limit)
-with open("/proc/self/clear_refs", "w") as f:  # reset the peak: compiling kernels in the
-    f.write("5")  # warm-up (a cold Numba cache) peaks far above what the fit then needs
-base_vm, base_rss = vm("VmSize"), vm("VmRSS")
-limit = base_vm + headroom
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-try:  # what an in-memory fit would have to do first
-    with h5py.File(big, "r") as f:
-        f["points"][:]
-    whole = "read"
-except MemoryError:
-    whole = "MemoryError"
-out = dict(whole=whole, base_rss=base_rss, headroom=headroom)
-try:
-    out["n_iter"] = fit(big, memory_limit).n_iter_
-except MemoryError as exc:
-    out["error"] = str(exc)[:300]
-out["peak"] = vm("VmHWM")  # the peak since the reset, unlike ru_maxrss
-print(json.dumps(out))
-"""
-
-
-def write_points(path, n, d=8, chunks=(8192, 8), seed=0):
-    rng = np.random.RandomState(seed)
-    with h5py.File(path, "w") as f:
-        ds = f.create_dataset("points", shape=(n, d), dtype="f8", chunks=chunks)
-        for i in range(0, n, 1 << 18):
-            m = min(1 << 18, n - i)
-            ds[i : i + m] = rng.randn(m, d) + rng.randint(0, 4, (m, 1)) * 3.0
-
-
-@pytest.mark.parametrize(
-    "memory_limit",
-    ["64MiB", "auto"],  # "auto": half of what RLIMIT_AS leaves (_budget._address_space_left)
-)
-def test_fit_under_an_address_space_limit(tmp_path, memory_limit):
-    """R1 (CI size): 32 MiB of address space beyond the warmed-up process fits a 64 MB file,
-    which cannot even be read whole under that limit."""
-    small, big = tmp_path / "small.h5", tmp_path / "big.h5"
-    write_points(small, 20_000)
-    write_points(big, 1_000_000)  # 64 MB
-    headroom = 32 * 2**20
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", LIMITED_FIT, str(small), str(big), str(headroom), memory_limit],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=True,
-    )
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
-    size = big.stat().st_size
-    print(
-        f"R1 (CI): {size / 1e6:.0f} MB file, RLIMIT_AS = warmed-up VmSize + "
-        f"{headroom / 2**20:.0f} MiB, memory_limit={memory_limit!r}: whole read -> "
-        f"{res['whole']}, fit -> {res.get('error') or 'completed'}; peak RSS "
-        f"{res['peak'] / 1e6:.0f} MB ({(res['peak'] - res['base_rss']) / 1e6:.1f} MB over the "
-        "warmed-up process)"
-    )
-    assert res["whole"] == "MemoryError"  # the limit is tight: no in-memory fit possible
-    assert "error" not in res and res["n_iter"] == 2
-    assert res["peak"] - res["base_rss"] < headroom < size
+from conftest import make_blobs, write_points
 
 
 @pytest.mark.parametrize("chunks", [(100, 1), (64, 3), (1000, 4), (7, 11), None])

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+import pytest
+
+pytestmark = pytest.mark.subprocess
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def test_bench_em_smoke(tmp_path):
@@ -53,3 +57,21 @@ def test_bench_infer_smoke():
     for row in rows:
         value, kind = row[-1].split()
         assert float(value) < (1e-10 if kind == "rel" else 1e-3), row
+
+
+def test_bench_init_quality_prints_its_table():
+    """benchmarks/bench_init_quality.py --quick runs and prints its table."""
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_init_quality.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("| data | Lloyd cap"))
+    assert set(lines[head + 1]) <= set("|-:")
+    rows = [line for line in lines[head + 2 :] if line.startswith("| ")]
+    assert len(rows) == 2 * 4  # two datasets, caps 3, 10, 30, 300
+    assert all(row.count("|") == lines[head].count("|") for row in rows)
+    assert any(row.startswith("| iris | **10** |") for row in rows)

@@ -19,6 +19,7 @@ from streamgmm.plotting import INSTALL_HINT
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.subprocess
 def test_demo_through_the_entry_point(tmp_path):
     pytest.importorskip("matplotlib", reason="the figures need the plot extra")
     exe = shutil.which("streamgmm")
@@ -88,7 +89,7 @@ def test_parse_size_refuses(text):
         demo.parse_size(text)
 
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _example(name):
@@ -113,6 +114,7 @@ def test_model_selection_example(tmp_path):
 
 @pytest.mark.slow  # 10-20 s of worker start-up; test_cli covers --workers (LocalCluster) in CI
 @pytest.mark.distributed
+@pytest.mark.subprocess
 def test_dask_cluster_example():
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "dask_cluster.py"), "--rows", "20000"],

@@ -23,7 +23,6 @@ from streamgmm._io.modelfile import ModelRecord
 
 from conftest import make_blobs
 
-
 DEFAULTS = streamgmm.GaussianMixture().get_params()
 
 
@@ -104,8 +103,8 @@ def test_a_plain_model_file_is_not_a_checkpoint(tmp_path):
 # once the temporary file is written and fsynced, kills the process instead.
 KILL_DURING_WRITE = r"""
 import os, signal, sys
-sys.path.insert(0, sys.argv[2])
-from test_checkpoint_io import fitted, record, state
+sys.path[:0] = [sys.argv[2], os.path.dirname(sys.argv[2])]  # this folder, and tests/
+from test_checkpoint_file import fitted, record, state
 from streamgmm._io.checkpoint import write_checkpoint
 gm = fitted()
 write_checkpoint(sys.argv[1], record(gm), state(gm, n_iter=1))
@@ -115,6 +114,7 @@ write_checkpoint(sys.argv[1], record(gm), state(gm, n_iter=2))
 """
 
 
+@pytest.mark.subprocess
 def test_sigkill_between_write_and_rename_keeps_the_previous_checkpoint(tmp_path):
     path = tmp_path / "ckpt.h5"
     tests = os.path.dirname(__file__)

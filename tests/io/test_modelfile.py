@@ -195,7 +195,10 @@ def _pickled_setting(f):
         (_set_attr("/", "format_version", [1, 1]), "'format_version' should be a single int"),
         (_set_attr("/", "format", "something.else"), "not a streamgmm model file"),
         (_set_attr("settings", "n_components", [3, 3]), "'settings/n_components' should be"),
-        (_set_attr("settings", "n_components", 4), r"'params/weights' has shape \(3,\), expected \(4,\)"),
+        (
+            _set_attr("settings", "n_components", 4),
+            r"'params/weights' has shape \(3,\), expected \(4,\)",
+        ),
         (_set_attr("settings", "covariance_type", "banded"), "'settings' is invalid"),
         (_set_attr("settings", "flavour", "vanilla"), "'settings/flavour' is not a"),
         (_pickled_setting, "'settings/random_state' should be a single number"),
@@ -294,3 +297,44 @@ def test_save_to_a_missing_folder_fails_clearly(tmp_path):
     gm, _ = _fit(max_iter=2)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         gm.save(Path(tmp_path, "nope", "m.h5"))
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "data"  # written at 459204b: make_v1_fixtures.py
+FIXTURE_DATA = dict(seed=7, n_per=100, d=3, k=2)
+
+
+@pytest.mark.parametrize("name", ["full", "tied", "diag", "spherical", "full_float32"])
+def test_model_files_of_format_1_still_load(name):
+    """A file written by an earlier streamgmm loads, and holds the model that fit gives today."""
+    loaded = streamgmm.load(FIXTURES / f"model_v1_{name}.h5")
+    X = make_blobs(**FIXTURE_DATA)
+    if name.endswith("float32"):
+        X = X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        again = streamgmm.GaussianMixture(**loaded.get_params()).fit(X)
+    rtol = 1e-5 if name.endswith("float32") else 1e-10
+    for attr in FITTED:
+        np.testing.assert_allclose(getattr(loaded, attr), getattr(again, attr), rtol=rtol)
+        assert getattr(loaded, attr).dtype == getattr(again, attr).dtype
+    assert loaded.n_iter_ == again.n_iter_ and loaded.converged_ == again.converged_
+
+
+def test_a_model_file_of_format_1_with_an_initial_array_loads():
+    loaded = streamgmm.load(FIXTURES / "model_v1_diag_means_init.h5")
+    X = make_blobs(**FIXTURE_DATA)
+    np.testing.assert_array_equal(loaded.means_init, X[:2])
+    assert loaded.n_iter_ == 3 and loaded.predict(X).shape == (len(X),)
+
+
+def test_a_checkpoint_of_format_1_resumes(tmp_path):
+    ckpt = tmp_path / "checkpoint.h5"
+    ckpt.write_bytes((FIXTURES / "checkpoint_v1.h5").read_bytes())
+    X = make_blobs(**FIXTURE_DATA)
+    settings = dict(n_components=2, random_state=0, n_init=2, tol=0.0, max_iter=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        resumed = streamgmm.GaussianMixture(**settings).fit(X, checkpoint=ckpt, resume=True)
+        straight = streamgmm.GaussianMixture(**settings).fit(X)
+    for attr in FITTED:
+        np.testing.assert_allclose(getattr(resumed, attr), getattr(straight, attr), rtol=1e-10)
