@@ -27,7 +27,6 @@ from .run import (
     estimator_from_args,
     read_data,
     scheduler,
-    staged,
 )
 
 
@@ -50,13 +49,14 @@ def cmd_fit(args) -> int:
 
 def cmd_predict(args) -> int:
     from .._estimator import load
+    from .._io.atomic import atomic_path
     from .._io.hdf5 import write_hdf5
 
     check_output(args.out, [args.model, args.data], args.force)
     gm = load(args.model)
     X = read_data(args)
     start = time.perf_counter()
-    with scheduler(args), staged(args.out) as tmp:
+    with scheduler(args), atomic_path(args.out) as tmp:
         outputs = {"/labels": gm.predict(X)}
         if args.proba:  # computed with the labels, from the same read of each block
             outputs["/proba"] = gm.predict_proba(X)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 
 from .output import UsageError, err
@@ -72,18 +70,6 @@ def check_output(out, inputs, force: bool) -> None:
         raise FileNotFoundError(
             f"output {out}: folder {os.path.dirname(out) or '.'} does not exist"
         )
-
-
-@contextlib.contextmanager
-def staged(out):
-    """A temporary path in ``out``'s folder, renamed onto ``out`` if the block succeeds."""
-    folder = tempfile.mkdtemp(prefix=".streamgmm-", dir=os.path.dirname(os.path.abspath(out)))
-    try:
-        tmp = os.path.join(folder, "out.h5")
-        yield tmp
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
