@@ -19,7 +19,7 @@ _EXPORTS = {
     "select_model": "._selection",
     "IterationInfo": "._fit.em",
     "read_hdf5": "._io.hdf5",
-    "write_hdf5": "._io.hdf5",
+    "write_hdf5": "._io.writing",
     "PartialFileWarning": "._io.hdf5",
     "CheckpointInUseError": "._io.checkpoint",
     "InvalidParameterError": "._model.validation",
@@ -54,7 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ._estimator import GaussianMixture, load
     from ._fit.em import IterationInfo
     from ._io.checkpoint import CheckpointInUseError
-    from ._io.hdf5 import PartialFileWarning, read_hdf5, write_hdf5
+    from ._io.hdf5 import PartialFileWarning, read_hdf5
+    from ._io.writing import write_hdf5
     from ._model.validation import InvalidParameterError
     from ._selection import ModelSelection, select_model
 

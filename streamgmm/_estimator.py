@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._data.blocks import ModelAssigner
 from ._data.passes import inference_array
-from ._data.source import as_source
+from ._data.source import as_source, check_weight_sum
 from ._fit import runs
 from ._fit.em import IterationInfo
 from ._io import modelfile
@@ -488,6 +488,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if w is None:
             return float(log_prob.mean().compute()), float(source.n_samples)
         total, weight = da.compute((log_prob * w).sum(), w.sum())
+        check_weight_sum(float(weight))
         return float(total) / float(weight), float(weight)
 
     def _n_parameters(self) -> int:

@@ -188,9 +188,31 @@ def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, wi
         return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
     if isinstance(assigner, NearestCentreAssigner):
         nk, means, m2, score = assigner.statistics(X, w, covariance_type, with_m2)
-        return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
-    resp = assigner.resp(n, row_offset)
-    return statistics_from_resp(X, w, resp, covariance_type, 0.0, with_m2)
+        stats = SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
+    else:
+        resp = assigner.resp(n, row_offset)
+        stats = statistics_from_resp(X, w, resp, covariance_type, 0.0, with_m2)
+    if not _finite(stats):  # squares beyond float64: name the row, as the E-step does
+        return zero.with_problem(row_offset + overflowing_row(X), -1, NONFINITE_DENSITY)
+    return stats
+
+
+def _finite(stats: SuffStats) -> bool:
+    parts = [stats.nk, stats.means, [stats.log_lik]] + ([stats.m2] if stats.m2 is not None else [])
+    return all(np.isfinite(p).all() for p in parts)
+
+
+def overflowing_row(X: np.ndarray) -> int:
+    """The first row of a finite block whose squared deviations overflow float64 (found only
+    after a block's statistics came out non-finite): by the row's squared norm, else its
+    squared distance from the block's first row, else its largest value."""
+    X64 = np.asarray(X, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for values in ((X64**2).sum(axis=1), ((X64 - X64[0]) ** 2).sum(axis=1)):
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                return int(bad[0])
+    return int(np.argmax(np.abs(X64).max(axis=1)))
 
 
 def statistics_from_resp(X, w, resp, covariance_type, score=0.0, with_m2=True):

@@ -11,7 +11,10 @@ travels in the graph by reference (path + offset, RELIABILITY D7).
 
 from __future__ import annotations
 
+import errno
+import math
 import mmap
+import os
 import threading
 
 import numpy as np
@@ -80,36 +83,64 @@ class ArrayView:
         return self.array[index]
 
 
+#: the one mapping of each memmapped file in this process, shared by its threads:
+#: (path, offset, shape, dtype) -> ((st_dev, st_ino), np.memmap)
+_mappings: dict = {}
+_mappings_lock = threading.Lock()
+
+
 class MemmapSource:
-    """A picklable reference to a C-ordered array in a file (``np.memmap``): path + offset."""
+    """A picklable reference to a C-ordered array in a file (``np.memmap``): path + offset.
+
+    Each process maps the file once, whatever its number of reading threads (a mapping
+    per thread multiplied the address space a fit needs by the threads, and failed
+    under RLIMIT_AS); a file replaced on disk gets a fresh mapping.
+    """
 
     def __init__(self, path: str, offset: int, shape, dtype):
         self.path, self.offset = path, int(offset)
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
         self.ndim = len(self.shape)
-        self._local = threading.local()
 
-    def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_local"}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._local = threading.local()
+    def _mapping(self) -> np.memmap:
+        key = (self.path, self.offset, self.shape, self.dtype.str)
+        st = os.stat(self.path)
+        identity = (st.st_dev, st.st_ino)
+        with _mappings_lock:
+            held = _mappings.get(key)
+            if held is not None and held[0] == identity:
+                return held[1]
+            try:
+                mm = np.memmap(self.path, self.dtype, "r", self.offset, self.shape, order="C")
+            except (OSError, ValueError) as exc:
+                if getattr(exc, "errno", None) == errno.ENOMEM or "ENOMEM" in str(exc):
+                    nbytes = math.prod(self.shape) * self.dtype.itemsize
+                    raise MemoryError(
+                        f"cannot map {self.path} ({nbytes / 1e6:,.0f} MB) into memory: the "
+                        "process's address space is exhausted (an RLIMIT_AS / ulimit -v "
+                        "limit?); raise the limit, or give the data as an HDF5 file "
+                        "(streamgmm.read_hdf5), which is read block by block"
+                    ) from None
+                raise
+            _mappings[key] = (identity, mm)
+            return mm
 
     def __getitem__(self, index):
-        mm = getattr(self._local, "mm", None)
-        if mm is None:
-            mm = np.memmap(self.path, self.dtype, "r", self.offset, self.shape, order="C")
-            self._local.mm = mm
-        return mm[index]
+        return self._mapping()[index]
+
+
+#: memmap modes whose mapping is shared with the file: reopened by path, it gives the very
+#: bytes of the array ("c", copy-on-write, may hold changes that only this process sees)
+SHARED_MEMMAP_MODES = ("r", "r+", "w+")
 
 
 def memmap_reference(X) -> MemmapSource | None:
-    """Path and true byte offset of a C-contiguous memmap (also a row slice of one)."""
+    """Path and true byte offset of a C-contiguous memmap (also a row slice of one), when
+    reopening the file gives the same bytes; None otherwise (X is then read in-process)."""
     mm = getattr(X, "_mmap", None)
     if not isinstance(mm, mmap.mmap) or not getattr(X, "filename", None):
         return None
-    if not X.flags.c_contiguous:
+    if not X.flags.c_contiguous or getattr(X, "mode", None) not in SHARED_MEMMAP_MODES:
         return None
     base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
     start = X.offset - X.offset % mmap.ALLOCATIONGRANULARITY

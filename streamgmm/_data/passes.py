@@ -72,7 +72,7 @@ def reduction_graph(source: DataSource, block_fn, payload, merge_fn, prefix="pas
     for i in range(len(arr.chunks[0])):
         w_key = None
         if source.sample_weight is not None:
-            w_key = (_checked_weights, (source.sample_weight.name, i), int(starts[i]))
+            w_key = (source.sample_weight.name, i)
         key = (name, 0, i)
         layer[key] = (block_fn, (arr.name, i, 0), w_key, int(starts[i]), payload_key)
         keys.append(key)
@@ -114,30 +114,28 @@ def _merge_jobs(parts):
     return [merge_all(column) for column in zip(*parts, strict=True)]
 
 
-def _checked_weights(w, row_offset: int):
-    """Sample weights of one block, refused if negative or not finite (lazy inputs)."""
-    w = np.asarray(w, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-    if bad.size:
-        row = row_offset + int(bad[0])
-        raise ValueError(
-            f"sample_weight must be finite and non-negative; got {w[bad[0]]} at row {row:,}."
-        )
-    return w
-
-
 def statistics_pass_many(source: DataSource, jobs) -> list:
     """One read of every block, statistics for each ``(assigner, covariance_type, with_m2)``."""
     return reduce_pass(source, _block_jobs, list(jobs), _merge_jobs, "stats")
 
 
-def _infer_block(X, assigner, what, block_info=None):
+def _infer_block(X, assigner, what, name, block_info=None):
+    """One block of an inference output; a NaN or inf in X, or values whose squares
+    overflow, raise as in ``fit``, naming the input and the row."""
     X = as_kernel_array(X)
+    offset = block_info[0]["array-location"][0][0] if block_info else 0
     row, col = first_nonfinite(X)
     if row >= 0:
-        offset = block_info[0]["array-location"][0][0] if block_info else 0
-        raise ValueError(f"Input contains NaN or infinity at row {offset + row:,}, column {col}.")
-    (out,), _ = block_infer(X, assigner, (what,))  # a non-finite density stays, as in sklearn
+        raise ValueError(
+            f"Input contains NaN or infinity at row {offset + row:,} of {name}, column {col}."
+        )
+    (out,), bad = block_infer(X, assigner, (what,))
+    if bad >= 0:
+        raise ValueError(
+            f"The values at row {offset + bad:,} of {name} are too large for float64 "
+            "arithmetic (their squares overflow): their log-likelihood is not finite. "
+            "Rescale the data as the model's training data were."
+        )
     return out
 
 
@@ -148,11 +146,11 @@ def inference_array(source: DataSource, assigner: ModelAssigner, what: str) -> d
     if what in ("log_resp", "proba"):
         k = assigner.n_components
         return source.array.map_blocks(
-            _infer_block, assigner, what, chunks=(rows, (k,)), dtype=np.float64,
+            _infer_block, assigner, what, source.name, chunks=(rows, (k,)), dtype=np.float64,
             meta=np.empty((0, 0)),
         )  # fmt: skip
     dtype = np.dtype(np.int64 if what == "labels" else np.float64)
     return source.array.map_blocks(
-        _infer_block, assigner, what, chunks=(rows,), drop_axis=1, dtype=dtype,
+        _infer_block, assigner, what, source.name, chunks=(rows,), drop_axis=1, dtype=dtype,
         meta=np.empty((0,), dtype),
     )  # fmt: skip

@@ -61,6 +61,7 @@ class DataSource:
     in_memory: bool = False  # a NumPy array already in RAM: nothing to cache
     cached: bool = False
     watched: dict = field(default_factory=dict)  # file -> (size, mtime_ns) when opened
+    _total_weight: float | None = field(default=None, repr=False)
 
     def __post_init__(self):
         for path in self.files:
@@ -108,16 +109,29 @@ class DataSource:
         return np.concatenate([[0], np.cumsum(self.array.chunks[0])]).astype(np.int64)
 
     def describe_row(self, row: int) -> str:
+        """ "row R of FILE:DATASET (block B, rows A..Z)": where a bad value lies."""
         starts = self.block_starts
         block = int(np.searchsorted(starts, row, side="right") - 1)
-        return (
-            f"row {row:,} of {self.name} (block {block}, rows {starts[block]:,}.."
-            f"{starts[block + 1] - 1:,})"
-        )
+        where = f"block {block}, rows {starts[block]:,}..{starts[block + 1] - 1:,}"
+        found = hdf5.origins(self.array) or []
+        if len(found) > 1:  # several files: the row within its own file too
+            first, label = next((s, lab) for s, lab in reversed(found) if s <= row)
+            return f"row {row:,} (row {row - first:,} of {label}; {where})"
+        return f"row {row:,} of {self.name} ({where})"
 
     def take_rows(self, indices) -> np.ndarray:
         """A few rows by global index, in the order given (reads only their blocks)."""
         return _take(self.array, indices)
+
+    def total_weight(self) -> float:
+        """sum(sample_weight), or n_samples without weights; refuses weights summing to zero
+        (and, for lazy weights, reads them: a negative or NaN one is named here)."""
+        if self.sample_weight is None:
+            return float(self.n_samples)
+        if self._total_weight is None:
+            self._total_weight = float(self.sample_weight.sum().compute())
+        check_weight_sum(self._total_weight)
+        return self._total_weight
 
     def take_weights(self, indices) -> np.ndarray:
         if self.sample_weight is None:
@@ -258,14 +272,16 @@ def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
     if isinstance(X, da.Array):
         X = _fit_workers(X)
         files = hdf5.files_of(X)
-        return X, "the input Dask array", files, files
+        return X, _dask_name(X), files, files
     if hdf5.is_h5py_dataset(X):
         check_shape(X.shape, what, min_samples)
         check_dtype(X.dtype, what)
+        if not hdf5.readable_by_path(X):
+            return _in_process_h5py(X, chunk_size, n_components, budget)
         rows = None if chunk_size in ("auto", None) else _capped(int(chunk_size), X.shape, budget)
         arr = _fit_workers(hdf5.from_h5py_dataset(X, rows))  # whole chunks may be large
         files = hdf5.files_of(arr)
-        return arr, f"{os.path.abspath(X.file.filename)}:{X.name}", files, files
+        return arr, _dask_name(arr), files, files
     X = as_array(X, what)
     check_shape(X.shape, what, min_samples)
     check_dtype(X.dtype, what)
@@ -277,6 +293,29 @@ def _as_dask(X, chunk_size, n_components, what, min_samples, memory_limit):
     view = ArrayView(np.asarray(X))
     arr = da.from_array(view, chunks=(rows, X.shape[1]), asarray=True, lock=False, name=False)
     return arr, "the input array", [], []
+
+
+def _dask_name(arr: da.Array) -> str:
+    """How messages name a Dask array: its file and dataset when read_hdf5 made it."""
+    found = hdf5.origins(arr)
+    if found is None:
+        return "the input Dask array"
+    return found[0][1] if len(found) == 1 else f"{len(found)} HDF5 files"
+
+
+def _in_process_h5py(ds, chunk_size, n_components, budget):
+    """An h5py dataset that reopening by path would not give: an in-memory file, or one
+    open for writing in this process (its changes may not be on disk). Read through the
+    open handle, on this process's threads only."""
+    if active_client() is not None:
+        raise ValueError(
+            f"{ds.name} belongs to an h5py file that is in memory or open for writing, "
+            "which Dask workers cannot open; write it to a file and pass "
+            "streamgmm.read_hdf5(path, dataset), or pass ds[()] as a NumPy array"
+        )
+    rows = _rows(chunk_size, ds.shape, n_components, budget)
+    arr = da.from_array(ds, chunks=(rows, ds.shape[1]), asarray=True, lock=True, name=False)
+    return arr, f"the h5py dataset {ds.name} (in-memory or writable file)", [], []
 
 
 def _rows(chunk_size, shape, n_components, budget) -> int:
@@ -339,10 +378,28 @@ def _weights_source(sample_weight, arr: da.Array):
             f"got {tuple(w.shape)}."
         )
     check_dtype(w.dtype, "sample_weight")
-    if isinstance(w, da.Array):
-        return w.rechunk((arr.chunks[0],))
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("sample_weight must be finite and non-negative.")
-    if not np.any(w > 0):
-        raise ValueError("sample_weight sums to zero: at least one weight must be positive.")
+    if isinstance(w, da.Array):  # checked block by block, in whatever pass reads them
+        w = w.rechunk((arr.chunks[0],))
+        return w.map_blocks(checked_weights, dtype=np.float64, meta=np.empty((0,)))
+    checked_weights(w)
+    check_weight_sum(float(np.sum(w)))
     return da.from_array(w, chunks=(arr.chunks[0],), name=False)
+
+
+def checked_weights(w, block_info=None) -> np.ndarray:
+    """A block of sample weights as float64, refused if one is negative or not finite;
+    the message names the global row."""
+    w = np.asarray(w, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        offset = block_info[0]["array-location"][0][0] if block_info else 0
+        raise ValueError(
+            "sample_weight must be finite and non-negative; got "
+            f"{w[bad[0]]} at row {offset + int(bad[0]):,}."
+        )
+    return w
+
+
+def check_weight_sum(total: float) -> None:
+    if not total > 0:
+        raise ValueError("sample_weight sums to zero: at least one weight must be positive.")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from .._data.blocks import ModelAssigner
 from .._data.passes import statistics_pass_many
-from .._data.source import DataSource
-from .._model import NONFINITE_DENSITY, NONFINITE_INPUT, Params, SuffStats, m_step
+from .._data.source import DataSource, check_weight_sum
+from .._model import NONFINITE_DENSITY, NONFINITE_INPUT, OK, Params, SuffStats, m_step
 from .progress import Reporter
 
 logger = logging.getLogger("streamgmm")
@@ -64,17 +64,27 @@ class EMResult:
 
 def check_pass(stats: SuffStats, source: DataSource) -> None:
     """Turn a problem recorded by the kernels into a clear error (no NaN model)."""
+    if stats.bad_kind == OK and source.sample_weight is not None:
+        check_weight_sum(stats.weight_sum)  # lazy weights: known after the first pass
     if stats.bad_kind == NONFINITE_INPUT:
-        raise ValueError(
-            f"Input contains NaN or infinity at {source.describe_row(stats.bad_row)}, "
-            f"column {stats.bad_col}. Remove or impute non-finite values before fitting."
-        )
+        raise nonfinite_error(source, stats.bad_row, stats.bad_col)
     if stats.bad_kind == NONFINITE_DENSITY:
-        raise ValueError(
-            f"The log-likelihood is not finite at {source.describe_row(stats.bad_row)}: "
-            "its values are too large for float64 arithmetic (their squares overflow). "
-            "Rescale the data, e.g. divide each column by its standard deviation."
-        )
+        raise too_large_error(source, stats.bad_row)
+
+
+def nonfinite_error(source: DataSource, row: int, col: int) -> ValueError:
+    return ValueError(
+        f"Input contains NaN or infinity at {source.describe_row(row)}, column {col}. "
+        "Remove or impute non-finite values before fitting."
+    )
+
+
+def too_large_error(source: DataSource, row: int) -> ValueError:
+    return ValueError(
+        f"The values at {source.describe_row(row)} are too large for float64 arithmetic "
+        "(their squares overflow), so the model is not finite there. Rescale the data, "
+        "e.g. divide each column by its standard deviation."
+    )
 
 
 @dataclass

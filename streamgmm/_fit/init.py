@@ -52,7 +52,7 @@ from .._data.blocks import (
 from .._data.passes import statistics_pass_many
 from .._data.source import DataSource
 from .._model import Params, get_covariance, initial_parameters, parameters_from_init
-from .em import check_pass
+from .em import check_pass, nonfinite_error, too_large_error
 from .kmeans import KMEANS_TOL, kmeans_parallel_many, kmeans_plusplus, lloyd_in_memory
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -155,7 +155,7 @@ def _run_rows(source, plans) -> None:
     everything = np.concatenate([p.indices for p in plans])
     rows = as_kernel_array(source.take_rows(everything))  # one read for every run
     _check_finite_rows(rows, everything, source)
-    total = _total_weight(source)
+    total = source.total_weight()
     start = 0
     for p in plans:
         mine = rows[start : start + len(p.indices)]
@@ -204,12 +204,6 @@ def _run_lloyd(source, plans) -> None:
             else:
                 still.append(p)
         active = still
-
-
-def _total_weight(source: DataSource) -> float:
-    if source.sample_weight is None:
-        return float(source.n_samples)
-    return float(source.sample_weight.sum().compute())
 
 
 def _all_weights(source: DataSource) -> np.ndarray:
@@ -261,13 +255,15 @@ def distinct_draw(random_state, n: int, size: int) -> np.ndarray:
 
 
 def _check_finite_rows(rows: np.ndarray, indices, source: DataSource) -> None:
+    """Rows read for a start: no NaN or inf, and squares within float64 (as the passes)."""
     bad = ~np.isfinite(rows)
     if bad.any():
         i, col = np.argwhere(bad)[0]
-        raise ValueError(
-            f"Input contains NaN or infinity at {source.describe_row(int(indices[i]))}, "
-            f"column {int(col)}. Remove or impute non-finite values before fitting."
-        )
+        raise nonfinite_error(source, int(indices[i]), int(col))
+    with np.errstate(over="ignore"):
+        too_large = np.flatnonzero(~np.isfinite(np.square(rows, dtype=np.float64).sum(axis=1)))
+    if too_large.size:
+        raise too_large_error(source, int(indices[too_large[0]]))
 
 
 def _seed_indices(source: DataSource, n_components: int, random_state, with_rows=False, memo=None):

@@ -84,6 +84,7 @@ def fit(
     check_enough_samples(source.n_samples, s["n_components"])
     inits = checked_inits(s, source.n_features)
     source.maybe_cache(s["cache"], s["memory_limit"])
+    source.total_weight()  # weights that sum to zero are refused before any pass
     n_runs = 1 if (warm is not None or resume) else s["n_init"]
     check_model_memory(
         [(s["n_components"], s["covariance_type"])] * n_runs,
@@ -162,6 +163,7 @@ def fit_grid(settings_list: list[dict], source: DataSource) -> list[EMResult]:
             raise ValueError(f"{name} cannot be given to a model selection: it fits several K")
     check_enough_samples(source.n_samples, max(s["n_components"] for s in settings_list))
     source.maybe_cache(s0["cache"], s0["memory_limit"])
+    source.total_weight()
     specs, states, owners = [], [], []
     for m, s in enumerate(settings_list):
         rs = check_random_state(s["random_state"])  # each model: its own fit's draws

@@ -1,11 +1,11 @@
-"""HDF5 datasets as Dask arrays, by reference, and results written back block by block.
+"""HDF5 datasets as Dask arrays, read by reference.
 
 :func:`read_hdf5` returns a Dask array whose graph holds an
 :class:`~streamgmm._io.handles.HDF5Source` (path and dataset name, never an open
 h5py object; how it reads is in :mod:`streamgmm._io.handles`). This module finds
 and checks the datasets (named errors, :class:`PartialFileWarning`), chooses the
-rows per block and the chunk cache, knows which files an array reads
-(:func:`files_of`, :func:`reblock`), and writes results (:func:`write_hdf5`).
+rows per block and the chunk cache, and knows which files an array reads
+(:func:`files_of`, :func:`reblock`). Writing results is ``writing.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import glob as _glob
 import math
 import os
 import warnings
+from dataclasses import dataclass
 
 import dask.array as da
 import h5py
@@ -30,9 +31,24 @@ class PartialFileWarning(UserWarning):
 #: target bytes per block when chunk_rows is not given
 BLOCK_BYTES = 32 * 2**20
 
-#: graph layer name -> (file path, dataset name), for every array made by read_hdf5 in
-#: this process (for :func:`files_of` and :func:`reblock`)
-_layers: dict[str, tuple[str, str]] = {}
+
+@dataclass(frozen=True)
+class Layer:
+    """What one :func:`read_hdf5` array reads: the file and dataset the user named, every
+    file it reads through them (an external link's target, a virtual dataset's sources),
+    and the label that messages use."""
+
+    path: str
+    dataset: str
+    files: tuple
+    label: str
+
+
+#: graph layer name -> :class:`Layer`, for every array made by read_hdf5 in this process
+#: (for :func:`files_of`, :func:`origins` and :func:`reblock`)
+_layers: dict[str, Layer] = {}
+#: graph layer name of a concatenation made by read_hdf5 -> [(first row, label), ...]
+_concatenations: dict[str, list] = {}
 
 
 def _describe(f: h5py.File) -> list[str]:
@@ -94,11 +110,49 @@ def _check(ds: h5py.Dataset, path: str) -> None:
 
 
 def allocated_fraction(ds: h5py.Dataset) -> float:
-    """Share of a dataset's chunks that were ever written (1.0 for contiguous data)."""
+    """Share of a dataset's chunks that were ever written (1.0 for contiguous data; a
+    virtual dataset's data are its sources', checked by :func:`virtual_sources`)."""
+    if ds.is_virtual:
+        return 1.0
     if ds.chunks is None:
         return 1.0 if ds.id.get_storage_size() >= ds.size * ds.dtype.itemsize else 0.0
     expected = math.prod(math.ceil(s / c) for s, c in zip(ds.shape, ds.chunks, strict=True))
     return ds.id.get_num_chunks() / expected if expected else 1.0
+
+
+def virtual_sources(ds: h5py.Dataset, path: str) -> list[str]:
+    """The files a virtual dataset reads, each checked to exist and to hold its dataset.
+
+    HDF5 reads the rows of a missing source as the fill value, silently; here a missing
+    file or dataset is an error naming it. Relative source names are looked up beside the
+    virtual dataset's file, then in the working directory, as HDF5 does.
+    """
+    files = []
+    for src in ds.virtual_sources():
+        name = src.file_name
+        if name == ".":
+            continue
+        where = (
+            [name]
+            if os.path.isabs(name)
+            else [os.path.join(os.path.dirname(path), name), os.path.abspath(name)]
+        )
+        found = next((p for p in where if os.path.isfile(p)), None)
+        if found is None:
+            raise FileNotFoundError(
+                f"{path}:{ds.name} is a virtual dataset whose source file {name!r} "
+                f"(dataset {src.dset_name!r}) is missing (looked for "
+                f"{' and '.join(dict.fromkeys(where))}); HDF5 would read its rows as the fill "
+                "value, so it is refused"
+            )
+        with open_file(found) as f:
+            if not isinstance(f.get(src.dset_name), h5py.Dataset):
+                raise KeyError(
+                    f"{path}:{ds.name} is a virtual dataset whose source {found} has no "
+                    f"dataset {src.dset_name!r}; refused (HDF5 would read the fill value)"
+                )
+        files.append(os.path.abspath(found))
+    return sorted(set(files))
 
 
 def describe_datasets(path) -> tuple[object, list[tuple]]:
@@ -130,28 +184,45 @@ def _one(path, dataset: str, chunk_rows: int | None) -> da.Array:
     with open_file(path) as f:
         ds = _lookup(f, path, dataset)
         _check(ds, path)
-        _warn_if_partial(ds, path)
+        # Read what h5py reads: an external link (on the dataset or a group above it)
+        # leads to a dataset of another file, which the reader then opens itself.
+        real = os.path.abspath(ds.file.filename)
+        files = [path] if real == path else [path, real]
+        label = f"{path}:{ds.name}" if real == path else f"{path}:{dataset} (-> {real}:{ds.name})"
+        if ds.is_virtual:
+            files += virtual_sources(ds, real)
+        else:
+            _warn_if_partial(ds, path)
         rows = _block_rows(ds, chunk_rows)
-        src = HDF5Source(path, ds.name, ds.shape, ds.dtype, _cache_bytes(ds, rows))
-    st = os.stat(path)
-    name = "hdf5-" + tokenize(path, src.dataset, st.st_size, st.st_mtime_ns, rows)
-    _layers[name] = (path, src.dataset)
+        src = HDF5Source(real, ds.name, ds.shape, ds.dtype, _cache_bytes(ds, rows))
+    stats = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in files]
+    name = "hdf5-" + tokenize(files, src.dataset, stats, rows)
+    _layers[name] = Layer(path, dataset, tuple(dict.fromkeys(files)), label)
     return da.from_array(src, chunks=(rows, src.shape[1]), name=name, asarray=True, lock=False)
 
 
 def reblock(arr, rows: int) -> da.Array | None:
     """``arr`` read again with ``rows`` per block, if :func:`read_hdf5` made it, else None."""
-    if arr.name not in _layers:
+    layer = _layers.get(arr.name)
+    if layer is None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PartialFileWarning)  # said when it was first read
-        return _one(*_layers[arr.name], rows)
+        return _one(layer.path, layer.dataset, rows)
 
 
 def files_of(arr) -> list[str]:
-    """The HDF5 files that a Dask array reads through :func:`read_hdf5` (also derived arrays)."""
+    """The files that a Dask array reads through :func:`read_hdf5` (also derived arrays)."""
     layers = arr.__dask_graph__().layers
-    return sorted({_layers[name][0] for name in layers if name in _layers})
+    return sorted({p for name in layers if name in _layers for p in _layers[name].files})
+
+
+def origins(arr) -> list[tuple[int, str]] | None:
+    """[(first row, "file:dataset"), ...] of a :func:`read_hdf5` array (one per file), or
+    None for any other array: how messages name the file and row of a bad value."""
+    if arr.name in _layers:
+        return [(0, _layers[arr.name].label)]
+    return _concatenations.get(arr.name)
 
 
 def read_hdf5(path, dataset: str, chunk_rows: int | None = None) -> da.Array:
@@ -178,7 +249,12 @@ def read_hdf5(path, dataset: str, chunk_rows: int | None = None) -> da.Array:
     widths = {a.shape[1] for a in arrays}
     if len(widths) > 1:
         raise ValueError(f"files have different numbers of columns {sorted(widths)}: {paths}")
-    return da.concatenate(arrays, axis=0)
+    out = da.concatenate(arrays, axis=0)
+    starts = np.cumsum([0] + [a.shape[0] for a in arrays[:-1]])
+    _concatenations[out.name] = [
+        (int(s), _layers[a.name].label) for s, a in zip(starts, arrays, strict=True)
+    ]
+    return out
 
 
 def _expand(path) -> list[str]:
@@ -207,54 +283,9 @@ def is_h5py_dataset(x) -> bool:
     return isinstance(x, h5py.Dataset)
 
 
-def write_hdf5(array, path, dataset: str | None = None, *, overwrite: bool = False, batch=None):
-    """Compute Dask arrays block by block and write them into HDF5 datasets.
-
-    ``array`` is one Dask array (written to ``dataset``) or a mapping
-    ``{dataset: array}`` of arrays with the same row blocks, computed together
-    so that a shared input (labels and probabilities of one model, say) is read
-    once. Only ``batch`` blocks (default: two per CPU) are held at once, so
-    results for data larger than memory are never materialised whole. The file
-    is created if needed; an existing dataset is replaced only with
-    ``overwrite=True``; a file that the arrays themselves read is refused.
-
-    Returns the written datasets' names (one name for a single array).
-    """
-    import dask
-
-    single = not isinstance(array, dict)
-    arrays = {dataset: array} if single else dict(array)
-    if single and dataset is None:
-        raise ValueError("write_hdf5(array, path, dataset): name the dataset to write")
-    path = os.path.abspath(os.fspath(path))
-    arrays = {
-        (n if n.startswith("/") else "/" + n): (a.rechunk({1: -1}) if a.ndim == 2 else a)
-        for n, a in arrays.items()
-    }
-    first = next(iter(arrays.values()))
-    for a in arrays.values():
-        if path in files_of(a):
-            raise ValueError(f"refusing to write into {path}: it is an input of this computation")
-        if a.chunks[0] != first.chunks[0]:
-            raise ValueError("write_hdf5: the arrays must have the same row blocks")
-    blocks = {n: list(a.to_delayed().ravel()) for n, a in arrays.items()}
-    starts = np.concatenate([[0], np.cumsum(first.chunks[0])]).astype(int)
-    batch = batch or 2 * (os.cpu_count() or 1)
-    with h5py.File(path, "a") as f:
-        outs = {}
-        for name, a in arrays.items():
-            if name in f:
-                if not overwrite:
-                    raise FileExistsError(f"{path} already has {name}; pass overwrite=True")
-                del f[name]
-            chunk_rows = int(max(1, min(max(a.chunks[0]), 65536)))
-            outs[name] = f.create_dataset(
-                name, shape=a.shape, dtype=a.dtype, chunks=(chunk_rows, *a.shape[1:])
-            )
-        for i in range(0, len(starts) - 1, batch):
-            todo = [blocks[n][i : i + batch] for n in arrays]
-            values = dask.compute(*todo)  # one graph: shared inputs are read once
-            for name, vals in zip(arrays, values, strict=True):
-                for j, value in enumerate(vals):
-                    outs[name][starts[i + j] : starts[i + j + 1]] = value
-    return next(iter(arrays)) if single else list(arrays)
+def readable_by_path(ds: h5py.Dataset) -> bool:
+    """Whether reopening ``ds``'s file read-only gives its data: a file on disk, opened
+    read-only (an in-memory file has no path; a file open for writing may hold changes
+    that are not on disk yet, and HDF5's locking refuses a second open)."""
+    f = ds.file
+    return f.driver not in ("core", "fileobj") and f.mode == "r" and os.path.isfile(f.filename)

@@ -82,9 +82,9 @@ def fused_infer(X, means, prec, log_const, diagonal, log_prob, log_resp, resp, l
     ``score_samples``, ``_estimate_log_prob_resp``, ``predict_proba`` and ``predict``.
 
     Arguments as for ``fused_block``, with ``prec`` in float64. Only outputs with rows are
-    written: pass the others with 0 rows. Returns the first row whose log p is not finite,
-    or -1 (always -1 when only labels are asked for); such rows are written like the others
-    (-inf or NaN, as scikit-learn gives them).
+    written: pass the others with 0 rows. Returns the first row whose log p is not finite
+    (for labels alone: whose largest log-density is not), or -1; such rows are written like
+    the others (-inf or NaN, as scikit-learn gives them).
     """
     n, d = X.shape
     n_components = means.shape[0]
@@ -102,6 +102,9 @@ def fused_infer(X, means, prec, log_const, diagonal, log_prob, log_resp, resp, l
         if labels.shape[0]:
             _argmax_rows(lp, best, best_value)
             labels[i0 : i0 + tn] = best[:tn]
+            for t in range(tn):  # every density 0 or NaN: squares beyond float64
+                if bad < 0 and not np.isfinite(best_value[t]):
+                    bad = i0 + t
         if floats:
             _log_sum_exp(lp, top, total, shifted, buf)
             t = _write_rows(i0, tn, lp, top, total, shifted, log_prob, log_resp, resp)

@@ -11,7 +11,7 @@ from .mstep import (
     m_step,
     parameters_from_init,
 )
-from .stats import NONFINITE_DENSITY, NONFINITE_INPUT, SuffStats, merge_all
+from .stats import NONFINITE_DENSITY, NONFINITE_INPUT, OK, SuffStats, merge_all
 from .validation import (
     INIT_METHODS,
     FieldError,
@@ -31,6 +31,7 @@ __all__ = [
     "NK_GUARD",
     "NONFINITE_DENSITY",
     "NONFINITE_INPUT",
+    "OK",
     "CovarianceType",
     "FieldError",
     "InvalidParameterError",

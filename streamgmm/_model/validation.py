@@ -58,6 +58,31 @@ def check_hyperparameters(est, kind="GaussianMixture") -> None:
         )
     if est.chunk_size != "auto":
         _interval("chunk_size", est.chunk_size, kind, 1, True)
+    cache = getattr(est, "cache", "auto")
+    if not (isinstance(cache, (bool, np.bool_)) or cache == "auto"):
+        raise InvalidParameterError(
+            f"The 'cache' parameter of {kind} must be True, False or 'auto'. Got {cache!r} instead."
+        )
+    check_memory_limit(getattr(est, "memory_limit", "auto"), kind)
+
+
+def check_memory_limit(value, kind="GaussianMixture") -> None:
+    """``memory_limit``: "auto", a positive number of bytes, or a size such as "4GB"."""
+    if value == "auto" or value is None:
+        return
+    size = value
+    if isinstance(value, str):
+        from dask.utils import parse_bytes  # only for a size given as text
+
+        try:
+            size = parse_bytes(value)
+        except (ValueError, TypeError):
+            size = None
+    if isinstance(size, bool) or not isinstance(size, Real) or not size > 0 or size == np.inf:
+        raise InvalidParameterError(
+            f"The 'memory_limit' parameter of {kind} must be 'auto', a positive number of "
+            f"bytes or a size such as '4GB'. Got {value!r} instead."
+        )
 
 
 def _check_shape(param, shape, name):

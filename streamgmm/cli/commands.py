@@ -49,18 +49,17 @@ def cmd_fit(args) -> int:
 
 def cmd_predict(args) -> int:
     from .._estimator import load
-    from .._io.atomic import atomic_path
-    from .._io.hdf5 import write_hdf5
+    from .._io.writing import write_new_file
 
     check_output(args.out, [args.model, args.data], args.force)
     gm = load(args.model)
     X = read_data(args)
     start = time.perf_counter()
-    with scheduler(args), atomic_path(args.out) as tmp:
+    with scheduler(args):
         outputs = {"/labels": gm.predict(X)}
         if args.proba:  # computed with the labels, from the same read of each block
             outputs["/proba"] = gm.predict_proba(X)
-        write_hdf5(outputs, tmp)
+        write_new_file(outputs, args.out)
     written = "/labels (int64)" + (f" and /proba (float64, {gm.n_components} columns)" * args.proba)
     out(
         f"{args.out}: {written} for {X.shape[0]:,} rows of {args.data}:{args.dataset} "

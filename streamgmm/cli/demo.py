@@ -23,7 +23,8 @@ import numpy as np
 from .._data.budget import block_rows_cap
 from .._estimator import GaussianMixture
 from .._fit.progress import FitProgress
-from .._io.hdf5 import read_hdf5, write_hdf5
+from .._io.hdf5 import read_hdf5
+from .._io.writing import write_hdf5
 from ..plotting import INSTALL_HINT
 from .output import EXIT_OK, fit_line, out, vector
 

@@ -189,8 +189,17 @@ def test_nan_at_predict_names_the_row():
     gm = streamgmm.GaussianMixture(2, random_state=0).fit(make_blobs(seed=0))
     X = make_blobs(seed=1)
     X[42, 1] = np.nan
-    with pytest.raises(ValueError, match="row 42, column 1"):
+    with pytest.raises(ValueError, match="row 42 of the input array, column 1"):
         gm.predict(X)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score_samples", "score"])
+def test_overflowing_rows_at_inference_are_named_as_in_fit(method):
+    gm = streamgmm.GaussianMixture(2, random_state=0).fit(make_blobs(seed=0))
+    X = make_blobs(seed=1)
+    X[57] = 1e200  # finite, but its squares overflow: no density can be computed
+    with pytest.raises(ValueError, match=r"row 57 of the input array are too large"):
+        getattr(gm, method)(X)
 
 
 def test_ill_defined_covariance_matches_sklearn_and_names_component():
