@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import warnings
 
 from .output import (
@@ -62,7 +63,30 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status (the console script exits with it)."""
+    """Run the command line; returns the exit status (the console script exits with it).
+
+    Ctrl-C at any moment, from parsing the arguments and loading the libraries to the last
+    line of output, ends with one line on stderr and exit status 130.
+    """
+    console = argv is None  # the installed command: this process ends with main
+    interrupt_requested.clear()
+    own = (  # a run under nohup keeps SIGINT ignored; only the main thread has signals
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if own:
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # before a command started: parsing, imports
+        err("streamgmm: interrupted")
+        return EXIT_INTERRUPTED
+    finally:
+        if own:  # a late Ctrl-C of the command's own process changes nothing now
+            signal.signal(signal.SIGINT, signal.SIG_IGN if console else signal.default_int_handler)
+
+
+def _run(argv) -> int:
     parser = build_parser()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
@@ -79,10 +103,6 @@ def main(argv=None) -> int:
     handler.setFormatter(logging.Formatter("streamgmm: %(levelname)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
-    interrupt_requested.clear()
-    own = signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    if own:  # a run under nohup keeps SIGINT ignored
-        signal.signal(signal.SIGINT, on_sigint)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -103,5 +123,3 @@ def main(argv=None) -> int:
         return EXIT_ERROR
     finally:
         logger.removeHandler(handler)
-        if own:
-            signal.signal(signal.SIGINT, signal.default_int_handler)

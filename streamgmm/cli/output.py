@@ -8,8 +8,6 @@ from __future__ import annotations
 import sys
 import threading
 
-import numpy as np
-
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -37,6 +35,8 @@ def parse_components(text: str) -> list[int]:
 
 
 def describe_model(gm) -> str:
+    import numpy as np
+
     k, d = gm.means_.shape
     return (
         f"{k} components, {d} features, {gm.covariance_type} covariances, "
@@ -51,7 +51,7 @@ def fit_line(gm, iterations=None) -> str:
         f"lower bound {gm.lower_bound_:.6f} (mean log-likelihood per sample)"
     )
     if iterations:
-        per = float(np.median([i.seconds for i in iterations]))
+        per = sorted(i.seconds for i in iterations)[len(iterations) // 2]
         line += f"; {per:.2f} s per iteration"
     return line
 
@@ -61,6 +61,8 @@ def components_table(gm, max_features=6) -> str:
     shown = min(d, max_features)
     more = f" ... ({d} features)" if d > shown else ""
     lines = [f"  {'component':>9} {'weight':>7}   mean"]
+    import numpy as np
+
     for j in np.argsort(-np.asarray(gm.weights_), kind="stable"):
         lines.append(f"  {j:>9} {gm.weights_[j]:>7.4f}   {vector(gm.means_[j][:shown])}{more}")
     return "\n".join(lines)

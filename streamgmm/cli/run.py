@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 import warnings
 
 from .output import UsageError, err
@@ -49,17 +50,26 @@ def checkpoint_kwargs(args) -> dict:
             raise UsageError("--resume needs --checkpoint PATH (the checkpoint to continue)")
         return {}
     check_output(args.checkpoint, [args.data], force=True)
+    if _same_path(args.checkpoint, args.out):
+        raise UsageError(
+            f"--checkpoint and --out are the same file ({args.out}): the model would replace "
+            "the checkpoint and --resume could not continue; give them different paths"
+        )
     return {"checkpoint": args.checkpoint, "resume": args.resume}
 
 
+def _same_path(a, b) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+
+
 def check_output(out, inputs, force: bool) -> None:
-    """Refuse an output that is an input, a folder, exists (unless ``force``) or has no folder."""
+    """Refuse, before any data are read, an output that is an input, a folder, exists
+    (unless ``force``), or whose folder is missing or cannot be written."""
     target = os.path.realpath(out)
     for path in inputs:
-        same = os.path.realpath(path) == target
-        if not same and os.path.exists(path) and os.path.exists(out):
-            same = os.path.samefile(path, out)
-        if same:
+        if _same_path(path, out):
             raise ValueError(f"output {out} is the input {path}; an input is never overwritten")
     if os.path.isdir(out):
         raise IsADirectoryError(f"output {out} is a folder; give a file name")
@@ -70,6 +80,20 @@ def check_output(out, inputs, force: bool) -> None:
         raise FileNotFoundError(
             f"output {out}: folder {os.path.dirname(out) or '.'} does not exist"
         )
+    _check_writable(folder, out)
+
+
+def _check_writable(folder: str, out) -> None:
+    """Create and remove a file in ``folder``: the one test that a read-only mount, missing
+    permissions (root included) or a full quota cannot pass."""
+    from .._io.atomic import disk_error
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".streamgmm-probe-", dir=folder)
+    except OSError as exc:
+        raise disk_error(exc, os.path.abspath(out)) from None
+    os.close(fd)
+    os.remove(probe)
 
 
 @contextlib.contextmanager

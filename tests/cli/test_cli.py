@@ -196,6 +196,40 @@ def test_ctrl_c_exits_130_with_one_line_and_writes_nothing(tmp_path):
 
 
 @pytest.mark.subprocess
+@pytest.mark.parametrize("delay", [0.0, 0.15, 0.3, 0.6, 1.2])
+def test_ctrl_c_at_any_moment_exits_130_with_one_line(tmp_path, delay):
+    """SIGINT while the libraries load, the data are read or EM runs: exit 130 and one
+    line on stderr, never a traceback. (The first ~50 ms are Python's own start-up, before
+    any streamgmm code runs: a SIGINT there is Python's to report.)"""
+    argv = _long_fit_args(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamgmm", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    lines = stderr.strip().splitlines()
+    if proc.returncode == -signal.SIGINT:  # before Python set its own handler: no output
+        assert not lines
+        return
+    assert proc.returncode == 130, stderr[-2000:]
+    assert len(lines) == 1 and "interrupted" in lines[0], stderr[-2000:]
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_out_equal_to_checkpoint_is_refused_before_reading(data_file, tmp_path, capsys):
+    path = tmp_path / "same.h5"
+    argv = _fit_args(data_file, path, "--checkpoint", str(path))
+    assert cli.main(argv) == 2
+    assert "--checkpoint and --out are the same file" in capsys.readouterr().err
+    assert not path.exists()
+
+
+@pytest.mark.subprocess
 def test_ctrl_c_with_a_checkpoint_says_how_to_resume_and_resume_finishes(tmp_path):
     """P8 with --checkpoint: exit 130, the checkpoint loads, --resume reaches the fit of
     an uninterrupted run (same settings, a smaller --max-iter so it ends)."""

@@ -378,3 +378,80 @@ def test_two_fits_read_one_file_at_once(h5file, tmp_path):
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
     np.testing.assert_array_equal(np.load(outs[0]), np.load(outs[1]))
+
+
+def test_write_hdf5_keeps_the_previous_dataset_when_the_computation_fails(data, tmp_path):
+    out = tmp_path / "results.h5"
+    streamgmm.write_hdf5(da.from_array(np.arange(10.0), chunks=5), out, "labels")
+
+    def fail(block, block_info=None):
+        if block_info[0]["chunk-location"][0] == 1:
+            raise RuntimeError("the model could not be evaluated")
+        return block
+
+    failing = da.from_array(np.ones(10), chunks=5).map_blocks(fail, meta=np.empty(0))
+    with pytest.raises(RuntimeError, match="could not be evaluated"):
+        streamgmm.write_hdf5(failing, out, "labels", overwrite=True)
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["labels"][()], np.arange(10.0))
+        assert list(f) == ["labels"]  # no temporary dataset left
+    streamgmm.write_hdf5(da.from_array(np.ones(10), chunks=5), out, "labels", overwrite=True)
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["labels"][()], np.ones(10))
+
+
+def test_a_copy_on_write_memmap_is_fitted_as_changed_in_memory(tmp_path):
+    X = make_blobs(seed=31)
+    np.save(tmp_path / "x.npy", X)
+    cow = np.load(tmp_path / "x.npy", mmap_mode="c")
+    cow[:] += 100.0  # only this process sees the change
+    gm = streamgmm.GaussianMixture(1).fit(cow)
+    np.testing.assert_allclose(gm.means_[0], X.mean(axis=0) + 100.0)
+    ro = np.load(tmp_path / "x.npy", mmap_mode="r")
+    np.testing.assert_allclose(streamgmm.GaussianMixture(1).fit(ro).means_[0], X.mean(axis=0))
+
+
+@pytest.mark.parametrize("kind", ["in-memory", "open for writing"])
+def test_h5py_datasets_that_a_path_cannot_reopen_are_read_in_process(tmp_path, kind):
+    X = make_blobs(seed=32)
+    if kind == "in-memory":
+        f = h5py.File(tmp_path / "never-on-disk.h5", "w", driver="core", backing_store=False)
+    else:
+        f = h5py.File(tmp_path / "writing.h5", "w")
+    with f:
+        f["x"] = X
+        gm = streamgmm.GaussianMixture(1).fit(f["x"])
+    np.testing.assert_allclose(gm.means_[0], X.mean(axis=0))
+
+
+@pytest.mark.parametrize("method", ["fit", "score", "bic", "aic"])
+@pytest.mark.parametrize("bad", ["negative", "NaN", "all zero"])
+def test_dask_sample_weights_are_checked_everywhere(data, method, bad):
+    X = da.from_array(data, chunks=200)
+    w = np.ones(len(data))
+    w[333] = {"negative": -1.0, "NaN": np.nan, "all zero": 1.0}[bad]
+    if bad == "all zero":
+        w[:] = 0.0
+    weights = da.from_array(w, chunks=200)
+    gm = streamgmm.GaussianMixture(2, random_state=0).fit(data)
+    match = "sums to zero" if bad == "all zero" else r"finite and non-negative; got .* at row 333"
+    with pytest.raises(ValueError, match=match):
+        if method == "fit":
+            streamgmm.GaussianMixture(2, random_state=0).fit(X, sample_weight=weights)
+        else:
+            getattr(gm, method)(X, sample_weight=weights)
+
+
+def test_nan_in_an_hdf5_input_names_the_file_and_dataset(tmp_path):
+    X = make_blobs(seed=33)
+    X[123, 2] = np.nan
+    for name in ("a.h5", "b.h5"):
+        with h5py.File(tmp_path / name, "w") as f:
+            f["points"] = make_blobs(seed=34) if name == "a.h5" else X
+    one = streamgmm.read_hdf5(tmp_path / "b.h5", "/points")
+    with pytest.raises(ValueError, match=rf"row 123 of {tmp_path}/b.h5:/points \(block"):
+        streamgmm.GaussianMixture(2, random_state=0).fit(one)
+    both = streamgmm.read_hdf5([tmp_path / "a.h5", tmp_path / "b.h5"], "/points")
+    n = len(make_blobs(seed=34))
+    with pytest.raises(ValueError, match=rf"row {n + 123:,} \(row 123 of {tmp_path}/b.h5"):
+        streamgmm.GaussianMixture(2, random_state=0).fit(both)

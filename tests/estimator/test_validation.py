@@ -213,3 +213,13 @@ def test_ill_defined_covariance_matches_sklearn_and_names_component():
         streamgmm.GaussianMixture(**kw).fit(X)
     assert str(ours.value).startswith(str(sk_err.value))
     assert "(component " in str(ours.value)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+@pytest.mark.parametrize("n_per", [100, 20_000])  # the seeding sample in memory, or k-means||
+def test_a_row_whose_squares_overflow_is_named_whatever_the_init(init_params, n_per):
+    X = make_blobs(seed=2, n_per=n_per)
+    X[len(X) - 7] = 1e200
+    row = f"{len(X) - 7:,}"
+    with pytest.raises(ValueError, match=rf"values at row {row} of .* are too large"):
+        streamgmm.GaussianMixture(3, init_params=init_params, random_state=0).fit(X)

@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 
@@ -172,3 +173,41 @@ def test_sigkill_then_resume_matches_the_uninterrupted_fit(data, tmp_path, trial
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
     print(f"trial {trial}: killed after iteration {done}, resumed to {whole.n_iter_}")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_second_fit_on_a_checkpoint_in_use_is_refused(tmp_path):
+    """The running fit keeps its checkpoint and its temporary files; the second is refused
+    at once, before it initialises anything."""
+    X = make_blobs(seed=50, n_per=300, d=3)
+    ckpt = tmp_path / "shared.h5"
+    inside, release, errors = threading.Event(), threading.Event(), []
+
+    def hold(info):
+        inside.set()
+        release.wait(60)
+
+    def first():
+        try:
+            streamgmm.GaussianMixture(3, random_state=0, max_iter=2, tol=0.0).fit(
+                X, checkpoint=ckpt, callback=hold
+            )
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert inside.wait(60)
+        stray = tmp_path / f".{ckpt.name}.tmp-stray.tmp"  # looks like a temporary of ours
+        stray.write_bytes(b"")
+        with pytest.raises(streamgmm.CheckpointInUseError, match="in use by another running fit"):
+            streamgmm.GaussianMixture(3, random_state=1).fit(X, checkpoint=ckpt)
+        assert stray.exists()  # not removed while the first fit holds the path
+    finally:
+        release.set()
+        thread.join(60)
+    assert not errors, errors
+    assert streamgmm.load(ckpt).n_iter_ == 2
+    streamgmm.GaussianMixture(3, random_state=1, max_iter=1).fit(X, checkpoint=ckpt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.h5"]  # stray and lock gone

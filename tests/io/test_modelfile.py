@@ -338,3 +338,18 @@ def test_a_checkpoint_of_format_1_resumes(tmp_path):
         straight = streamgmm.GaussianMixture(**settings).fit(X)
     for attr in FITTED:
         np.testing.assert_allclose(getattr(resumed, attr), getattr(straight, attr), rtol=1e-10)
+
+
+def test_save_creates_files_with_the_umask_and_keeps_a_replaced_files_mode(tmp_path):
+    gm, _ = _fit(max_iter=2)
+    new, kept = tmp_path / "new.h5", tmp_path / "kept.h5"
+    old = os.umask(0o022)
+    try:
+        gm.save(new)
+    finally:
+        os.umask(old)
+    gm.save(kept)
+    os.chmod(kept, 0o640)
+    gm.save(kept)
+    assert oct(os.stat(new).st_mode & 0o777) == oct(0o644)
+    assert oct(os.stat(kept).st_mode & 0o777) == oct(0o640)
