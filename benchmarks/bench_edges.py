@@ -120,7 +120,7 @@ def part_disk_full(tries: int) -> None:
                 "GaussianMixture.save": [sys.executable, "-c", SAVE],
             }  # fmt: skip
             for name, cmd in runs.items():
-                codes, left = Counter(), 0
+                codes, written, temporaries = Counter(), 0, 0
                 for i in range(tries):
                     st = os.statvfs(disk)
                     with open(disk / "filler", "wb") as f:  # leave 0-600 kB
@@ -128,11 +128,14 @@ def part_disk_full(tries: int) -> None:
                     target = disk / "out.h5"
                     done = subprocess.run([*cmd, str(target)], capture_output=True, timeout=300)
                     codes[done.returncode] += 1
-                    left += len([p for p in disk.iterdir() if p.name != "filler"])
+                    refused = b"disk is full" in done.stdout + done.stderr
+                    written += target.exists() and not refused
+                    temporaries += len([p for p in disk.iterdir() if p.name.startswith(".")])
                     for p in disk.iterdir():
                         p.unlink()
-                print(f"disk full, {name}: exit statuses {dict(codes)} in {tries} tries; "
-                      f"files left {left}")  # fmt: skip
+                print(f"disk full, {name}: exit statuses {dict(codes)} in {tries} tries "
+                      f"({written} written where room was left, the others refused in one "
+                      f"line); temporary files left: {temporaries}")  # fmt: skip
         finally:
             subprocess.run(["umount", "-l", str(disk)])
 
