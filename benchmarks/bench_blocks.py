@@ -11,7 +11,7 @@ as means, the data's variance for every component), "near" the true centres move
 s.d. with unit variances (a fit under way). Rows come in random order, and sorted by
 cluster, as in a file written cluster by cluster. For diagonal models the last column
 counts the (tile, component) pairs whose one-pass moments the digit guard sent to the
-exact two passes (``_kernels/_fused_diag.py``). No scikit-learn here: bench_em.py has the
+exact two passes (``_kernels/fused_diag.py``). No scikit-learn here: bench_em.py has the
 side-by-side figures; this one shows where a block's time goes between kernel changes.
 """
 

@@ -162,7 +162,7 @@ def child_timing(spec):
     best = 2 if sk_by_threads[2] is not None and total[2] < total[1] else 1
     sk_est = est2 if best == 2 else sk_est
     # Ours at the default BLAS threads (what a user gets) and at 1: the kernels use no BLAS,
-    # but the M-step's small triangular solves do (README "Speed").
+    # but the M-step's small triangular solves do (docs/benchmarks.md).
     ours, ours1, sk = [], [], [sk_by_threads[best]]
     ours_raw, sk_raw = [], raw_by_threads[best]
     for _ in range(spec["runs"]):

@@ -81,8 +81,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     verbose_interval : int, default=10
     chunk_size : int or "auto", default="auto"
         Rows per block for inputs that are not already chunked (NumPy, h5py).
-    memory_limit, cache : "auto"
-        Reserved for the out-of-core memory budget and block caching.
+    memory_limit : "auto", int or str, default="auto"
+        The memory budget that bounds the rows per block (bytes, or a size such as "4GB";
+        "auto": half of this machine's memory, or of the smallest Dask worker's limit).
+    cache : bool or "auto", default="auto"
+        Keep the blocks in memory after the first pass: "auto" when all of them fit in half
+        the budget, so later iterations read nothing.
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-"""Coefficients of the exp polynomial in ``streamgmm/_kernels/_tile.py`` (needs mpmath).
+"""Coefficients of the exp polynomial in ``streamgmm/_kernels/tile.py`` (needs mpmath).
 
     python tools/exp_minimax.py [degree]
 

@@ -123,7 +123,7 @@ def resumed_runs(settings, defaults, source, checkpoint, random_state) -> list[E
     if state.settings_digest != settings_digest(settings):
         raise ValueError(
             f"checkpoint {path} was written with other settings; only "
-            "max_iter, tol, verbose, cache and memory_limit may change on resume."
+            f"{', '.join(RESUMABLE)} may change on resume."
         )
     compare_identity(state.data_identity, data_identity(source), path)
     random_state.set_state(state.rng_state)

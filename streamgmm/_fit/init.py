@@ -10,7 +10,7 @@ Methods (scikit-learn's names):
   (then it is scikit-learn's greedy k-means++ on every row, and Lloyd runs to
   scikit-learn's convergence on those rows in memory, followed by one assignment
   pass: the start of scikit-learn's KMeans, in 2 reads); on larger data,
-  k-means|| over the blocks (``_seeding.py``: a few passes whose draws are keyed by
+  k-means|| over the blocks (``kmeans.py``: a few passes whose draws are keyed by
   global row, so even small far clusters get a seed), then at most
   ``KMEANS_MAX_PASSES`` Lloyd passes
   over all blocks (each one statistics pass with nearest-centre assignments).

@@ -56,7 +56,7 @@ class _TolerantCache(FunctionCache):
     A corrupt, truncated or foreign index or data file (Numba unpickles both) otherwise
     raises from the first call of a kernel; a cache folder that turns read-only would
     fail the save. Either way the kernel is compiled in memory and the fit goes on
-    (tests/kernels/test_jit.py::test_import_and_fit_with_a_broken_cache).
+    (tests/kernels/test_kernels.py::test_import_and_fit_with_a_broken_cache).
     """
 
     def _index_key(self, sig, codegen):

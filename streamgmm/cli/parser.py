@@ -90,7 +90,11 @@ def _add_predict(sub) -> None:
     )
     p.add_argument("model", help="a model file written by 'streamgmm fit'")
     _data_arguments(p)
-    p.add_argument("--proba", action="store_true", help="also write /proba (costs a second pass)")
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="also write /proba, the responsibilities (from the same read of each block)",
+    )
     _cluster_arguments(p)
     _output_arguments(p, "the HDF5 file to write", required=True)
 

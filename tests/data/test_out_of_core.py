@@ -297,7 +297,7 @@ def test_input_changed_during_fit_is_detected_at_the_next_pass(data, h5file, cha
 def test_corrupted_chunk(tmp_path, fletcher32):
     """F4: 256 garbled bytes inside chunk 10. With fletcher32 the read fails and we name
     the rows; without, garbage is caught only when it is non-finite or overflows (it is
-    here: random exponents), otherwise undetectable (README)."""
+    here: random exponents), otherwise undetectable (docs/reliability.md, F4)."""
     X = make_blobs(seed=14, n_per=4000, d=4)[:10_000]
     path = tmp_path / "c.h5"
     with h5py.File(path, "w") as f:

@@ -43,7 +43,7 @@ def datasets():
         ("kmeans", "blobs"),
         ("kmeans", "scaled"),
         # Not ("kmeans", "overlapping"): scikit-learn's k-means takes 15 and 25 Lloyd
-        # iterations there, we stop at KMEANS_MAX_PASSES = 10 (README, out of core).
+        # iterations there, we stop at KMEANS_MAX_PASSES = 10 (docs/user-guide.md, out of core).
     ],
 )
 def test_kmeans_inits_like_sklearn(init_params, data):

@@ -395,7 +395,7 @@ def test_fused_block_offset_data(covariance_type, start):
 @pytest.mark.parametrize("offset", [0.0, 1e6])
 def test_fused_diag_rows_sorted_by_cluster(covariance_type, offset):
     """Rows sorted by cluster: in most tiles some component sees only the far tails of
-    other clusters' rows, where sums about a running centre cancel digits (_fused_diag.py).
+    other clusters' rows, where sums about a running centre cancel digits (_kernels/fused_diag.py).
     Every component's moments, the tails' included, still match the two-pass naive ones."""
     k, d, n = 4, 3, 8 * TILE + 17
     params = random_params(covariance_type, k, d, seed=16)
