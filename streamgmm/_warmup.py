@@ -13,9 +13,9 @@ import numpy as np
 from ._data.blocks import (
     ModelAssigner,
     NearestCentreAssigner,
-    RandomAssigner,
     block_log_resp,
     block_statistics,
+    block_statistics_from_resp,
 )
 from ._model import COVARIANCE_TYPES, m_step
 
@@ -27,7 +27,8 @@ def warm_up() -> float:
     for dtype in (np.float64, np.float32):
         X = rng.randn(8, 2).astype(dtype)
         for name in COVARIANCE_TYPES:
-            stats = block_statistics(X, None, 0, name, RandomAssigner(0, 2))
+            resp = np.full((X.shape[0], 2), 0.5)
+            stats = block_statistics_from_resp(X, None, 0, resp, name)
             assigner = ModelAssigner(m_step(stats, 1e-6), name)
             block_statistics(X, None, 0, name, assigner)
             block_statistics(X, None, 0, name, NearestCentreAssigner(X[:2].astype(float)))

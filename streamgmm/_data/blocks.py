@@ -149,19 +149,6 @@ class NearestCentreAssigner:
         return nk, means, cov.fused_m2(m2) if with_m2 else None, -inertia
 
 
-class RandomAssigner:
-    """scikit-learn's "random" responsibilities, keyed by (seed, global row)."""
-
-    def __init__(self, seed: int, n_components: int):
-        self.seed = int(seed)
-        self.n_components = int(n_components)
-
-    def resp(self, n_rows: int, row_offset: int) -> np.ndarray:
-        resp = np.empty((n_rows, self.n_components))
-        kernels.random_resp(row_offset, self.seed, resp)
-        return resp
-
-
 def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, with_m2=True):
     """Statistics of one block of rows starting at global row ``row_offset``."""
     X = as_kernel_array(X)
@@ -186,12 +173,27 @@ def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, wi
     row, col = kernels.first_nonfinite(X)
     if row >= 0:
         return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
-    if isinstance(assigner, NearestCentreAssigner):
-        nk, means, m2, score = assigner.statistics(X, w, covariance_type, with_m2)
-        stats = SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
-    else:
-        resp = assigner.resp(n, row_offset)
-        stats = statistics_from_resp(X, w, resp, covariance_type, 0.0, with_m2)
+    nk, means, m2, score = assigner.statistics(X, w, covariance_type, with_m2)
+    stats = SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
+    return _checked(stats, X, row_offset, zero)
+
+
+def block_statistics_from_resp(X, sample_weight, row_offset, resp, covariance_type):
+    """Statistics of one block for given responsibilities (a random start), its bad rows
+    named as :func:`block_statistics` names them."""
+    X = as_kernel_array(X)
+    n, d = X.shape
+    zero = SuffStats.zero(covariance_type, resp.shape[1], d)
+    if n == 0:
+        return zero
+    row, col = kernels.first_nonfinite(X)
+    if row >= 0:
+        return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
+    w = as_weight_array(sample_weight, n)
+    return _checked(statistics_from_resp(X, w, resp, covariance_type), X, row_offset, zero)
+
+
+def _checked(stats: SuffStats, X, row_offset: int, zero: SuffStats) -> SuffStats:
     if not _finite(stats):  # squares beyond float64: name the row, as the E-step does
         return zero.with_problem(row_offset + overflowing_row(X), -1, NONFINITE_DENSITY)
     return stats

@@ -59,9 +59,15 @@ def _block_of_key(key):
     return int(key[1]) if isinstance(key[1], int) else None
 
 
-def reduction_graph(source: DataSource, block_fn, payload, merge_fn, prefix="pass") -> Delayed:
+def reduction_graph(
+    source: DataSource, block_fn, payload, merge_fn, prefix="pass", per_block=None
+) -> Delayed:
     """One pass as a Dask graph: ``block_fn(X, w, row_offset, payload)`` per block, then
-    ``merge_fn(list)`` over a tree with fan-in SPLIT_EVERY. ``payload`` is one key."""
+    ``merge_fn(list)`` over a tree with fan-in SPLIT_EVERY. ``payload`` is one key.
+
+    ``per_block``, a dict {block index: payload}, instead maps only those blocks, each
+    with its own payload (data drawn for those rows, say).
+    """
     arr = source.array
     token = uuid.uuid4().hex  # a fresh name per pass: parameters change every pass
     name = f"streamgmm-{prefix}-{token}"
@@ -69,12 +75,17 @@ def reduction_graph(source: DataSource, block_fn, payload, merge_fn, prefix="pas
     layer = {payload_key: payload}
     starts = source.block_starts
     keys = []
-    for i in range(len(arr.chunks[0])):
+    blocks = range(len(arr.chunks[0])) if per_block is None else sorted(per_block)
+    for i in blocks:
         w_key = None
         if source.sample_weight is not None:
             w_key = (source.sample_weight.name, i)
         key = (name, 0, i)
-        layer[key] = (block_fn, (arr.name, i, 0), w_key, int(starts[i]), payload_key)
+        this = payload_key
+        if per_block is not None:
+            this = (f"streamgmm-{prefix}-payload-{token}", i)
+            layer[this] = per_block[i]
+        layer[key] = (block_fn, (arr.name, i, 0), w_key, int(starts[i]), this)
         keys.append(key)
     level = 0
     while len(keys) > 1:
@@ -90,11 +101,12 @@ def reduction_graph(source: DataSource, block_fn, payload, merge_fn, prefix="pas
     return Delayed(keys[0], graph, layer=name)
 
 
-def reduce_pass(source: DataSource, block_fn, payload, merge_fn, prefix="pass"):
+def reduce_pass(source: DataSource, block_fn, payload, merge_fn, prefix="pass", per_block=None):
     """Compute one map-reduce pass over the blocks (on the active scheduler)."""
     source.check_unchanged()
+    graph = reduction_graph(source, block_fn, payload, merge_fn, prefix, per_block)
     try:
-        (value,) = dask.compute(reduction_graph(source, block_fn, payload, merge_fn, prefix))
+        (value,) = dask.compute(graph)
     except Exception as exc:
         if type(exc).__name__ == "KilledWorker":  # distributed's, without importing it
             raise BlockFailedError.from_killed_worker(exc, source) from exc
@@ -110,13 +122,14 @@ def _block_jobs(X, sample_weight, row_offset, jobs):
     ]
 
 
-def _merge_jobs(parts):
+def merge_columns(parts):
+    """Merge lists of statistics column by column (one column per job)."""
     return [merge_all(column) for column in zip(*parts, strict=True)]
 
 
 def statistics_pass_many(source: DataSource, jobs) -> list:
     """One read of every block, statistics for each ``(assigner, covariance_type, with_m2)``."""
-    return reduce_pass(source, _block_jobs, list(jobs), _merge_jobs, "stats")
+    return reduce_pass(source, _block_jobs, list(jobs), merge_columns, "stats")
 
 
 def _infer_block(X, assigner, what, name, block_info=None):

@@ -39,23 +39,29 @@ responsibility vector per row, not per copy: equal to repetition in expectation 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._data.blocks import (
     NearestCentreAssigner,
-    RandomAssigner,
     as_kernel_array,
-    statistics_from_resp,
+    as_weight_array,
+    block_statistics_from_resp,
 )
-from .._data.passes import statistics_pass_many
-from .._data.source import DataSource
-from .._model import Params, get_covariance, initial_parameters, parameters_from_init
+from .._data.budget import memory_budget
+from .._data.passes import merge_columns, reduce_pass, statistics_pass_many
+from .._data.source import CACHE_SHARE, DataSource
+from .._model import (
+    Params,
+    estimate_from_rows,
+    get_covariance,
+    initial_parameters,
+    parameters_from_init,
+)
 from .em import check_pass, nonfinite_error, too_large_error
 from .kmeans import KMEANS_TOL, kmeans_parallel_many, kmeans_plusplus, lloyd_in_memory
-
-_INT32_MAX = np.iinfo(np.int32).max
 
 KMEANS_MAX_PASSES = 10
 #: rows sampled (at most) for k-means++ seeding
@@ -74,12 +80,14 @@ class _Plan:
     kind: str  # "rows" | "lloyd" | "random"
     indices: np.ndarray | None = None
     centres: np.ndarray | None = None
-    seed: int = 0
+    rng_start: tuple | None = None  # "random": the RandomState where its draws begin
     stats: object = None
     scale: float | None = None
     passes: int = 0
     closing: bool = False  # one more assignment to the final centres is due
     final: bool = False  # centres already converged (in memory): one assignment pass
+    estimate: tuple | None = None  # "rows": scikit-learn's parameters of the chosen rows
+    weight_sum: float = 0.0
 
 
 def initialise_many(
@@ -91,11 +99,17 @@ def initialise_many(
     weights_init=None,
     means_init=None,
     precisions_init=None,
+    memory_limit="auto",
 ) -> list[Params]:
     """Initial parameters of several runs ``specs = [(n_components, covariance_type), ...]``.
 
     ``random_state`` is one RandomState for every run, or a list with one per run
-    (model selection: each model draws as its own fit would).
+    (model selection: each model draws as its own fit would). The parameters are
+    scikit-learn's ``_initialize`` of the same draws: the same rows, centres and
+    responsibilities, with its covariance definitions (``tied`` included: one more pass
+    gives the second moment of the rows the chosen ones leave out). Data that fit in
+    ``memory_limit`` are seeded on every row, as scikit-learn does; larger data, which
+    scikit-learn could not hold, on a sample (k-means++) or by k-means|| (kmeans).
 
     Random draws are made run by run, in order, exactly as consecutive fits
     would make them (Lloyd passes draw nothing); the passes over
@@ -107,32 +121,48 @@ def initialise_many(
             parameters_from_init(cov, weights_init, means_init, precisions_init) for _, cov in specs
         ]
     states = random_state if isinstance(random_state, list) else [random_state] * len(specs)
-    plans = _draw_plans(source, specs, init_params, states)
-    _run_rows(source, [p for p in plans if p.kind == "rows"])
+    in_memory = rows_in_memory(source, memory_limit)
+    plans = _draw_plans(source, specs, init_params, states, in_memory)
+    _run_rows(source, [p for p in plans if p.kind == "rows"], reg_covar)
     _run_lloyd(source, [p for p in plans if p.kind == "lloyd"])
     _run_random(source, [p for p in plans if p.kind == "random"])
+    inits = (weights_init, means_init, precisions_init)
     return [
-        initial_parameters(p.stats, reg_covar, weights_init, means_init, precisions_init)
+        initial_parameters(p.stats, reg_covar, *inits, p.estimate, p.weight_sum)
+        if p.kind == "rows"
+        else initial_parameters(p.stats, reg_covar, *inits)
         for p in plans
     ]
 
 
-def _draw_plans(source, specs, init_params, states) -> list[_Plan]:
+def rows_in_memory(source: DataSource, memory_limit) -> int:
+    """How many rows a seeding may hold in memory (as float64): every row when they take
+    at most the cached share of the budget (scikit-learn's case: X in memory), else a
+    sample of SEEDING_SAMPLE."""
+    whole = source.n_samples * source.n_features * 8
+    if whole <= CACHE_SHARE * memory_budget(memory_limit):
+        return source.n_samples
+    return min(source.n_samples, SEEDING_SAMPLE)
+
+
+def _draw_plans(source, specs, init_params, states, in_memory) -> list[_Plan]:
     plans, memo = [], {}
-    large = source.n_samples > SEEDING_SAMPLE
+    large = source.n_samples > in_memory
     for (k, cov), rs in zip(specs, states, strict=True):
         if init_params == "random_from_data":
             plans.append(_Plan(k, cov, "rows", indices=_random_rows(source, k, rs)))
         elif init_params == "k-means++":
-            plans.append(_Plan(k, cov, "rows", indices=_seed_indices(source, k, rs, memo=memo)))
+            chosen = _seed_indices(source, k, rs, in_memory, memo=memo)
+            plans.append(_Plan(k, cov, "rows", indices=chosen))
         elif init_params == "kmeans":
             plans.append(_Plan(k, cov, "lloyd"))
             if not large:  # every row is in memory for the seeding: Lloyd runs there
-                _, rows, w, chosen = _seed_indices(source, k, rs, with_rows=True, memo=memo)
+                _, rows, w, chosen = _seed_indices(source, k, rs, in_memory, True, memo)
                 plans[-1].centres = lloyd_in_memory(rows, w, rows[chosen].copy())
                 plans[-1].final = True
-        elif init_params == "random":
-            plans.append(_Plan(k, cov, "random", seed=int(rs.randint(_INT32_MAX))))
+        elif init_params == "random":  # scikit-learn's uniform(size=(n, K)), drawn later
+            plans.append(_Plan(k, cov, "random", rng_start=rs.get_state()))
+            _skip_uniforms(rs, source.n_samples * k)
         else:  # validated before; kept for safety
             raise ValueError(f"Unimplemented initialization method {init_params!r}")
     unseeded = [i for i, p in enumerate(plans) if p.kind == "lloyd" and p.centres is None]
@@ -149,28 +179,94 @@ def _draw_plans(source, specs, init_params, states) -> list[_Plan]:
     return plans
 
 
-def _run_rows(source, plans) -> None:
+def _run_rows(source, plans, reg_covar) -> None:
     if not plans:
         return
     everything = np.concatenate([p.indices for p in plans])
     rows = as_kernel_array(source.take_rows(everything))  # one read for every run
     _check_finite_rows(rows, everything, source)
     total = source.total_weight()
+    raw = _raw_second_moment(source) if any(p.covariance_type == "tied" for p in plans) else None
     start = 0
     for p in plans:
         mine = rows[start : start + len(p.indices)]
         start += len(p.indices)
-        stats = statistics_from_resp(mine, np.ones(len(mine)), np.eye(len(mine)), p.covariance_type)
-        p.stats = replace(stats, weight_sum=total, n_rows=source.n_samples)
+        p.estimate = (
+            *estimate_from_rows(mine, p.covariance_type, reg_covar, raw),
+            p.covariance_type,
+        )
+        p.weight_sum = total
+
+
+def _raw_second_moment(source) -> np.ndarray:
+    """sum_i w_i x_i x_i^T over every row, from one pass of centred moments (scikit-learn's
+    tied estimator takes X^T X; the centred pass gives it as M2 + W xbar xbar^T)."""
+    centre = as_kernel_array(source.take_rows([0])).astype(np.float64)
+    (stats,) = statistics_pass_many(source, [(NearestCentreAssigner(centre), "tied", True)])
+    check_pass(stats, source)
+    mean = stats.means[0]
+    return stats.m2 + stats.nk[0] * np.outer(mean, mean)
 
 
 def _run_random(source, plans) -> None:
+    """scikit-learn's random start: resp = uniform(size=(n, K)) from each run's random
+    state, normalised per row. The draws follow the rows in order, so every block gets
+    the very numbers scikit-learn gives its rows, whatever the chunking; they are drawn
+    on this process a few blocks at a time and travel with those blocks' tasks."""
     if not plans:
         return
-    jobs = [(RandomAssigner(p.seed, p.n_components), p.covariance_type, True) for p in plans]
-    for p, stats in zip(plans, statistics_pass_many(source, jobs), strict=True):
+    gens = []
+    for p in plans:
+        gen = np.random.RandomState()
+        gen.set_state(p.rng_start)
+        gens.append(gen)
+    starts = source.block_starts
+    n_blocks = len(starts) - 1
+    batch = RANDOM_BATCH_BLOCKS * (os.cpu_count() or 1)
+    totals = None
+    for b0 in range(0, n_blocks, batch):
+        draws = {}
+        for i in range(b0, min(b0 + batch, n_blocks)):
+            rows = int(starts[i + 1] - starts[i])
+            draws[i] = _Draws(
+                [
+                    (g.uniform(size=(rows, p.n_components)), p.covariance_type)
+                    for g, p in zip(gens, plans, strict=True)
+                ]  # fmt: skip
+            )
+        parts = reduce_pass(source, _random_block, None, merge_columns, "random", draws)
+        totals = parts if totals is None else merge_columns([totals, parts])
+    for p, stats in zip(plans, totals, strict=True):
         check_pass(stats, source)
         p.stats = stats
+
+
+#: blocks per thread whose random responsibilities are drawn and held at once
+RANDOM_BATCH_BLOCKS = 2
+
+
+class _Draws:
+    """One block's drawn responsibilities for each run (an opaque value in the graph)."""
+
+    def __init__(self, runs):
+        self.runs = runs
+
+
+def _random_block(X, sample_weight, row_offset, draws: _Draws):
+    X = as_kernel_array(X)
+    w = as_weight_array(sample_weight, X.shape[0])
+    out = []
+    for resp, covariance_type in draws.runs:
+        resp = resp / resp.sum(axis=1)[:, np.newaxis]  # scikit-learn's normalisation
+        out.append(block_statistics_from_resp(X, w, row_offset, resp, covariance_type))
+    return out
+
+
+def _skip_uniforms(random_state, count: int, chunk: int = 1 << 20) -> None:
+    """Advance ``random_state`` as ``uniform(size=count)`` would, in bounded memory."""
+    while count > 0:
+        random_state.random_sample(min(chunk, count))
+        count -= chunk
 
 
 def _run_lloyd(source, plans) -> None:
@@ -266,12 +362,14 @@ def _check_finite_rows(rows: np.ndarray, indices, source: DataSource) -> None:
         raise too_large_error(source, int(indices[too_large[0]]))
 
 
-def _seed_indices(source: DataSource, n_components: int, random_state, with_rows=False, memo=None):
-    """Global row indices of K k-means++ seeds chosen on a uniform row sample
-    (and, with ``with_rows``, the sample's rows and weights). When the sample is every
-    row, ``memo`` (a dict) keeps them for the next run: one read for all restarts."""
+def _seed_indices(source: DataSource, n_components, random_state, in_memory, with_rows=False,
+                  memo=None):  # fmt: skip
+    """Global row indices of K k-means++ seeds chosen on every row, or on a uniform row
+    sample when only ``in_memory`` rows may be held (and, with ``with_rows``, the rows and
+    weights). When the sample is every row, ``memo`` (a dict) keeps them for the next
+    run: one read for all restarts."""
     n = source.n_samples
-    m = min(n, max(SEEDING_SAMPLE, 10 * n_components))
+    m = min(n, max(in_memory, 10 * n_components))
     if m >= n and memo is not None and "all" in memo:
         sample_idx, rows, w = memo["all"]
     else:

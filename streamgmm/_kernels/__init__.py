@@ -11,7 +11,6 @@ exp), ``densities`` (log-densities and one tile's E-step), ``tile_moments`` and
 from .densities import LOG_2PI
 from .fused import fused_block
 from .infer import fused_infer
-from .keyed_random import random_resp
 from .kmeans import exponential_race, hard_statistics, nearest_centre, oversample
 from .moments import scatter_diag, scatter_full, scatter_spherical, scatter_tied, weighted_means
 from .nonfinite import first_nonfinite
@@ -29,7 +28,6 @@ __all__ = [
     "hard_statistics",
     "nearest_centre",
     "oversample",
-    "random_resp",
     "scatter_diag",
     "scatter_full",
     "scatter_spherical",

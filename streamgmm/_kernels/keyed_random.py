@@ -1,10 +1,7 @@
 """Random numbers keyed by (seed, global row, column): the same draws whatever the chunking.
 
-``random_resp`` gives scikit-learn's "random" initialisation (uniform, then normalised
-per row) with numbers keyed by the global row index, so that the same seed gives the
-same responsibilities whatever the chunking
-(tests/fit/test_init.py::test_random_init_chunking_invariant); k-means|| keys its
-draws the same way (``kmeans.py``).
+k-means|| (``kmeans.py``) draws its rows with them, so that which rows a round picks
+does not depend on how the data are chunked (tests/fit/test_kmeans.py).
 """
 
 from __future__ import annotations
@@ -29,17 +26,3 @@ def uniform_keyed(seed, row, col):
     h = _splitmix64(np.uint64(seed) ^ _splitmix64(np.uint64(row)))
     h = _splitmix64(h ^ np.uint64(col))
     return (h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@jit
-def random_resp(row_offset, seed, resp):
-    """resp[i, k] = u(seed, row_offset + i, k), each row normalised to sum 1."""
-    n, n_components = resp.shape
-    for i in range(n):
-        total = 0.0
-        for k in range(n_components):
-            u = uniform_keyed(seed, row_offset + i, k)
-            resp[i, k] = u
-            total += u
-        for k in range(n_components):
-            resp[i, k] /= total

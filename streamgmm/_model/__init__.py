@@ -6,6 +6,7 @@ from .covariance import get as get_covariance
 from .mstep import (
     NK_GUARD,
     Params,
+    estimate_from_rows,
     estimate_parameters,
     initial_parameters,
     m_step,
@@ -43,6 +44,7 @@ __all__ = [
     "check_n_features",
     "check_precisions",
     "check_weights",
+    "estimate_from_rows",
     "estimate_parameters",
     "feature_names",
     "float32_estep_ok",

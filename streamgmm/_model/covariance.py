@@ -74,12 +74,32 @@ def _chol_of_precision(precision: np.ndarray) -> np.ndarray:
 
 
 # --- M-step finalisers: statistics -> covariances ----------------------------------
-# ``means`` are scikit-learn's (sum r x)/(N + 10 eps); ``stats.means`` are the exact
-# weighted means m. sum_i r (x - mu)(x - mu)^T = m2 + N (m - mu)(m - mu)^T exactly.
+# scikit-learn's definitions, from centred statistics (tests/estimator/test_exactness.py).
+# With s = sum_i w_i r_ik (stats.nk), x = the exact weighted mean (stats.means), m2 the
+# scatter about x, nk = s + 10 eps and mu = s x / nk (scikit-learn's mean, ``means``):
+#
+#   full       sum r (x_i - mu)(x_i - mu)^T / nk = (m2 + s (x - mu)(x - mu)^T) / nk
+#   diag       sum r x_i^2 / nk - mu^2          = m2 / nk + x^2 (s / nk) g
+#   spherical  the mean of diag over the features
+#   tied       (sum_i x_i x_i^T - sum_k nk mu mu^T) / sum nk
+#                                               = (sum_k m2 + s g x x^T) / sum nk
+#
+# with g = 1 - s / nk in float64, as scikit-learn's own arithmetic has it: 0 exactly once
+# s exceeds ~32 (10 eps is then below half an ulp of s), so that neither a data offset
+# nor the scale of the data enters, and the raw moments scikit-learn subtracts never
+# appear. (The tied identity assumes each row's responsibilities sum to 1: a start from
+# K chosen rows does not, and is computed as scikit-learn computes it, in
+# ``mstep.estimate_from_rows``.)
 
 
 def _shift(stats, means):
     return stats.means - means, stats.nk
+
+
+def _guard(stats, nk):
+    """s * g / nk per component, g = 1 - s / nk (0 where 10 eps is lost in s)."""
+    s = stats.nk
+    return s * (1.0 - s / nk) / nk
 
 
 def _cov_full(stats, nk, means, reg_covar):
@@ -92,22 +112,21 @@ def _cov_full(stats, nk, means, reg_covar):
 
 
 def _cov_tied(stats, nk, means, reg_covar):
-    delta, nt = _shift(stats, means)
-    cov = stats.m2 + np.einsum("k,ki,kj->ij", nt, delta, delta)
+    sg = stats.nk * (1.0 - stats.nk / nk)
+    cov = stats.m2 + np.einsum("k,ki,kj->ij", sg, stats.means, stats.means)
     cov /= nk.sum()
     cov.flat[:: cov.shape[0] + 1] += reg_covar
     return cov
 
 
 def _cov_diag(stats, nk, means, reg_covar):
-    delta, nt = _shift(stats, means)
-    return (stats.m2 + nt[:, None] * delta**2) / nk[:, None] + reg_covar
+    return stats.m2 / nk[:, None] + stats.means**2 * _guard(stats, nk)[:, None] + reg_covar
 
 
 def _cov_spherical(stats, nk, means, reg_covar):
-    delta, nt = _shift(stats, means)
     d = means.shape[1]
-    return (stats.m2 + nt * (delta**2).sum(axis=1)) / (nk * d) + reg_covar
+    within = stats.m2 / nk + (stats.means**2).sum(axis=1) * _guard(stats, nk)
+    return within / d + reg_covar
 
 
 # --- precision Cholesky factors ------------------------------------------------------
@@ -157,6 +176,7 @@ class CovarianceType:
     prec_shape: Callable[[int, int], tuple]
     #: the Chan correction  c_k * delta_k delta_k^T  in the layout of m2
     chan_correction: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    #: (stats, nk, means, reg_covar) -> covariances, scikit-learn's definition
     covariances: Callable
     precision_cholesky: Callable[[np.ndarray], np.ndarray]
     #: precisions_cholesky -> precisions, and precisions -> precisions_cholesky

@@ -52,22 +52,58 @@ def m_step(stats: SuffStats, reg_covar: float) -> Params:
     return Params(nk / nk.sum(), means, covariances, prec_chol)
 
 
+def estimate_from_rows(rows: np.ndarray, covariance_type: str, reg_covar: float, raw=None):
+    """scikit-learn's ``_estimate_gaussian_parameters`` for a start from K chosen rows
+    (one-hot responsibilities), evaluated as scikit-learn evaluates it, on those rows.
+
+    Its ``diag`` and ``spherical`` covariances are x^2 / nk - (x / nk)^2 + reg_covar: a
+    difference at the level of eps times x^2 that the centred statistics would round
+    otherwise, and that with ``reg_covar`` near it moves the whole fit
+    (benchmarks/bench_same_seed.py). ``raw`` (tied): sum_i w x_i x_i^T over every row.
+    """
+    X = np.asarray(rows, dtype=np.float64)
+    k = X.shape[0]
+    nk = np.ones(k) + NK_GUARD
+    means = X / nk[:, np.newaxis]  # (resp.T @ X) / nk with resp the identity
+    if covariance_type == "full":
+        diff = X[:, np.newaxis, :] - means[np.newaxis, :, :]  # (row, component, feature)
+        cov = np.stack([np.outer(diff[j, j], diff[j, j]) / nk[j] for j in range(k)])
+        idx = np.arange(X.shape[1])
+        cov[:, idx, idx] += reg_covar
+    elif covariance_type == "tied":
+        cov = (raw - (nk * means.T) @ means) / nk.sum()
+        cov.flat[:: cov.shape[0] + 1] += reg_covar
+    else:
+        diag = (X * X) / nk[:, np.newaxis] - means**2 + reg_covar
+        cov = diag if covariance_type == "diag" else diag.mean(axis=1)
+    return nk, means, cov
+
+
 def initial_parameters(
-    stats: SuffStats,
+    stats: SuffStats | None,
     reg_covar: float,
     weights_init=None,
     means_init=None,
     precisions_init=None,
+    estimate=None,
+    weight_sum=None,
 ) -> Params:
     """scikit-learn's ``_initialize``: parameters of initial responsibilities, with overrides.
 
     As in scikit-learn, the responsibility-based weights are divided by the
     number of samples (not renormalised), and ``precisions_init`` replaces the
-    covariances through its Cholesky factor.
+    covariances through its Cholesky factor. ``estimate`` (nk, means, covariances,
+    covariance type) and ``weight_sum`` stand for ``stats`` when the start was computed
+    from chosen rows (:func:`estimate_from_rows`).
     """
-    cov_type = covariance.get(stats.covariance_type)
-    nk, means, covariances = estimate_parameters(stats, reg_covar)
-    weights = nk / stats.weight_sum if weights_init is None else np.array(weights_init, float)
+    if estimate is None:
+        cov_type = covariance.get(stats.covariance_type)
+        nk, means, covariances = estimate_parameters(stats, reg_covar)
+        weight_sum = stats.weight_sum
+    else:
+        nk, means, covariances, name = estimate
+        cov_type = covariance.get(name)
+    weights = nk / weight_sum if weights_init is None else np.array(weights_init, float)
     if means_init is not None:
         means = np.array(means_init, dtype=float)
     if precisions_init is None:

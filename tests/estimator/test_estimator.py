@@ -19,8 +19,7 @@ from conftest import COVARIANCE_TYPES, FITTED, assert_same_model, make_blobs, pi
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 #: inits whose random calls are scikit-learn's, so the same seed gives the same start
-#: (tied differs for the one-hot starts: README, "Differences from scikit-learn").
-SKLEARN_STREAM_INITS = ("kmeans", "k-means++", "random_from_data")
+SKLEARN_STREAM_INITS = ("kmeans", "k-means++", "random_from_data", "random")
 
 
 def quiet_fit(est, X, **kw):

@@ -84,11 +84,10 @@ def test_random_starts_equal_repetition(init_params, covariance_type):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     one = fit(X, w, **kw)
     assert_equal_fits(one, fit(Xr, **kw))
-    if covariance_type != "tied":  # tied one-hot starts differ from sklearn's (README)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            sk = SK(3, **kw).fit(Xr)
-        assert_same_model(one, sk, rtol=1e-8, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SK(3, **kw).fit(Xr)
+    assert_same_model(one, sk, rtol=1e-8, atol=1e-12)
 
 
 @pytest.mark.parametrize("init_params", (*SEEDED_INITS, "random"))

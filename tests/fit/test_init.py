@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 import streamgmm
 from streamgmm._fit.init import KMEANS_MAX_PASSES
 
-from conftest import assert_same_model, make_blobs
+from conftest import COVARIANCE_TYPES, assert_same_model, make_blobs
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -136,14 +136,14 @@ def test_starts_do_not_depend_on_chunking(init_params):
         assert_same_model(other, starts[0], rtol=1e-12)
 
 
-def test_random_init_is_not_sklearns_stream_but_its_distribution():
-    """'random' draws per global row (documented): uniform responsibilities, normalised."""
+@pytest.mark.parametrize("chunk_size", [97, 1000, 6000])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_random_init_draws_sklearns_stream(chunk_size, covariance_type):
+    """'random' draws scikit-learn's uniform(size=(n, K)) row by row, whatever the blocks."""
     X = make_blobs(seed=7, n_per=2000)
+    kw = dict(n_components=3, init_params="random", random_state=0, n_init=2)
     ours = start_of(
-        streamgmm.GaussianMixture, X, n_components=3, init_params="random", random_state=0
+        streamgmm.GaussianMixture, X, covariance_type=covariance_type, chunk_size=chunk_size, **kw
     )
-    sk = start_of(SK, X, n_components=3, init_params="random", random_state=0)
-    assert not np.allclose(ours.means_, sk.means_, rtol=1e-6)
-    # Both start every component near the data mean with weight ~1/3.
-    np.testing.assert_allclose(ours.weights_, 1 / 3, atol=0.02)
-    np.testing.assert_allclose(ours.means_, sk.means_, atol=0.2)
+    sk = start_of(SK, X, covariance_type=covariance_type, **kw)
+    assert_same_model(ours, sk, rtol=1e-10)

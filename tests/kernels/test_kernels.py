@@ -215,18 +215,6 @@ def test_hard_statistics_against_one_hot(covariance_type, offset):
     assert stats.log_lik == pytest.approx(-(w @ ((X - centres[labels]) ** 2).sum(axis=1)))
 
 
-def test_random_resp_depends_only_on_seed_and_row():
-    whole = np.empty((20, 3))
-    _kernels.random_resp(100, 7, whole)
-    np.testing.assert_allclose(whole.sum(axis=1), 1.0, rtol=1e-15)
-    part = np.empty((5, 3))
-    _kernels.random_resp(110, 7, part)
-    np.testing.assert_array_equal(part, whole[10:15])
-    other = np.empty((20, 3))
-    _kernels.random_resp(100, 8, other)
-    assert not np.allclose(other, whole)
-
-
 def test_first_nonfinite():
     X = np.zeros((4, 3))
     assert _kernels.first_nonfinite(X) == (-1, -1)
