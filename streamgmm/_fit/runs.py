@@ -135,7 +135,10 @@ def _advance(s, source, runs, callback, save: Checkpointer | None, checkpoint) -
 def _initial_runs(s, source, inits, random_state) -> list[EMRun]:
     """``n_init`` fresh starts; their initialisations share the passes over the data."""
     specs = [(s["n_components"], s["covariance_type"])] * s["n_init"]
-    starts = initialise_many(source, specs, s["init_params"], s["reg_covar"], random_state, *inits)
+    starts = initialise_many(
+        source, specs, s["init_params"], s["reg_covar"], random_state, *inits,
+        memory_limit=s["memory_limit"],
+    )  # fmt: skip
     return [EMRun(p, s["covariance_type"], init=i) for i, p in enumerate(starts)]
 
 
@@ -172,7 +175,10 @@ def fit_grid(settings_list: list[dict], source: DataSource) -> list[EMResult]:
             states.append(rs)
             owners.append(m)
     check_model_memory(specs, source.n_features, memory_budget(s0["memory_limit"]))
-    starts = initialise_many(source, specs, s0["init_params"], s0["reg_covar"], states)
+    starts = initialise_many(
+        source, specs, s0["init_params"], s0["reg_covar"], states,
+        memory_limit=s0["memory_limit"],
+    )  # fmt: skip
     all_runs = [
         EMRun(p, spec[1], init=i) for i, (p, spec) in enumerate(zip(starts, specs, strict=True))
     ]
