@@ -30,6 +30,7 @@ from ._fit.em import IterationInfo
 from ._io import modelfile
 from ._model import (
     Params,
+    check_array_api_init,
     check_hyperparameters,
     check_n_features,
     feature_names,
@@ -366,6 +367,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit(self, X, sample_weight, callback, checkpoint=None, resume=False):
         check_hyperparameters(self)
+        check_array_api_init(self.init_params)
         source = as_source(
             X,
             chunk_size=self.chunk_size,

@@ -148,7 +148,9 @@ def memmap_reference(X) -> MemmapSource | None:
 
 
 def as_array(X, what="X"):
-    """X itself if it has a shape and a dtype (NumPy, memmap), else converted to NumPy.
+    """X itself if it is a NumPy array (memmaps included), else converted to NumPy as
+    scikit-learn converts it: lists, pandas, and array-API objects (``np.asarray``, or
+    DLPack for those without ``__array__``).
 
     Sparse input is refused; numbers in an object array convert to float64, as in
     scikit-learn.
@@ -160,8 +162,8 @@ def as_array(X, what="X"):
         )
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):  # pandas
         X = X.to_numpy()
-    elif not hasattr(X, "shape") or not hasattr(X, "dtype"):
-        X = np.asarray(X)
+    elif not isinstance(X, np.ndarray):
+        X = _to_numpy(X, what)
     if X.dtype == object:  # numbers in an object array convert, as in scikit-learn
         try:
             X = np.asarray(X, dtype=np.float64)
@@ -170,6 +172,21 @@ def as_array(X, what="X"):
                 f"{what} has dtype object and does not convert to float ({exc})."
             ) from None
     return X
+
+
+def _to_numpy(X, what: str) -> np.ndarray:
+    try:
+        return np.asarray(X)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        if hasattr(X, "__dlpack__"):  # array-API arrays without __array__ (on the CPU)
+            try:
+                return np.from_dlpack(X)
+            except (TypeError, ValueError, RuntimeError, BufferError):
+                pass
+        raise InputTypeError(
+            f"{what} of type {type(X).__name__} does not convert to a NumPy array ({exc}); "
+            "pass a NumPy array (on the CPU), a Dask array or an h5py dataset."
+        ) from None
 
 
 def _is_sparse(X) -> bool:

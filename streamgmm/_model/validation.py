@@ -66,6 +66,26 @@ def check_hyperparameters(est, kind="GaussianMixture") -> None:
     check_memory_limit(getattr(est, "memory_limit", "auto"), kind)
 
 
+#: the inits scikit-learn allows when its ``array_api_dispatch`` is on
+ARRAY_API_INITS = ("random", "random_from_data")
+
+
+def check_array_api_init(init_params: str) -> None:
+    """scikit-learn's refusal of k-means starts under ``array_api_dispatch=True``, word for
+    word (streamgmm computes in NumPy whatever the setting; it refuses what scikit-learn
+    refuses so that code moves between the two unchanged)."""
+    from sklearn import get_config
+
+    if get_config().get("array_api_dispatch") and init_params not in ARRAY_API_INITS:
+        allowed = list(ARRAY_API_INITS)
+        raise NotImplementedError(
+            f"Allowed `init_params` are {allowed} if 'array_api_dispatch' is enabled. You "
+            f"passed init_params={init_params!r}, which are not implemented to work with "
+            "'array_api_dispatch' enabled. Please disable 'array_api_dispatch' to use "
+            f"init_params={init_params!r}."
+        )
+
+
 def check_memory_limit(value, kind="GaussianMixture") -> None:
     """``memory_limit``: "auto", a positive number of bytes, or a size such as "4GB"."""
     if value == "auto" or value is None:

@@ -3,7 +3,10 @@ pandas feature names, typing, init-array messages (G6) and scikit-learn's estima
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
 import typing
 import warnings
 from pathlib import Path
@@ -393,3 +396,45 @@ def test_estimator_check_counts(capsys):
             f"{len(params) - len(xfail)} expected to pass (or skip), {len(xfail)} expected to fail"
         )
     assert len(params) > 40
+
+
+def test_array_api_input_is_converted_as_scikit_learn_converts_it():
+    xp = pytest.importorskip("array_api_strict")
+    X = make_blobs(seed=3)
+    ours = streamgmm.GaussianMixture(3, random_state=0).fit(xp.asarray(X))
+    ref = streamgmm.GaussianMixture(3, random_state=0).fit(X)
+    np.testing.assert_array_equal(ours.means_, ref.means_)
+    np.testing.assert_array_equal(ours.predict(xp.asarray(X)), ref.predict(X))
+
+
+DISPATCH = r"""
+import sys, warnings
+import numpy as np, sklearn, array_api_strict as xp
+from sklearn.mixture import GaussianMixture as SK
+import streamgmm
+warnings.simplefilter("ignore")
+X = xp.asarray(np.random.RandomState(0).randn(60, 2))
+with sklearn.config_context(array_api_dispatch=True):
+    for init in ("kmeans", "k-means++", "random", "random_from_data"):
+        for cls in (SK, streamgmm.GaussianMixture):
+            try:
+                cls(2, random_state=0, init_params=init).fit(X)
+                print(init, "ok")
+            except NotImplementedError as exc:
+                print(init, "refused", exc)
+"""
+
+
+@pytest.mark.subprocess
+def test_array_api_dispatch_refuses_what_scikit_learn_refuses():
+    pytest.importorskip("array_api_strict")
+    env = dict(os.environ, SCIPY_ARRAY_API="1")
+    done = subprocess.run(
+        [sys.executable, "-c", DISPATCH], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 8
+    for sk, ours in zip(lines[::2], lines[1::2], strict=True):
+        assert sk == ours  # the same outcome, refusals word for word
+    assert sum("refused" in line for line in lines) == 4  # kmeans and k-means++, both
