@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._data.blocks import ModelAssigner
-from ._data.passes import inference_array
+from ._data.passes import inference
 from ._data.source import as_source, check_weight_sum
 from ._fit import runs
 from ._fit.em import IterationInfo
@@ -230,8 +230,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             A lazy Dask array for Dask or HDF5 input.
         """
-        log_prob, source, lazy = self._infer(X, "log_prob")
-        return self._finish(log_prob.astype(self._out_dtype(source)), lazy)
+        log_prob, source, _ = self._infer(X, "log_prob")
+        return log_prob.astype(self._out_dtype(source))
 
     def predict(self, X: MatrixLike) -> np.ndarray | da.Array:
         """Most likely component of each sample.
@@ -245,8 +245,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             A lazy Dask array for Dask or HDF5 input.
         """
-        labels, _, lazy = self._infer(X, "labels")
-        return self._finish(labels, lazy)
+        labels, _, _ = self._infer(X, "labels")
+        return labels
 
     def predict_proba(self, X: MatrixLike) -> np.ndarray | da.Array:
         """Posterior probability of each component for each sample.
@@ -260,8 +260,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             A lazy Dask array for Dask or HDF5 input.
         """
-        resp, source, lazy = self._infer(X, "proba")
-        return self._finish(resp.astype(self._out_dtype(source)), lazy)
+        resp, source, _ = self._infer(X, "proba")
+        return resp.astype(self._out_dtype(source))
 
     def score(
         self, X: MatrixLike, y: object = None, sample_weight: VectorLike | None = None
@@ -399,7 +399,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     checkpoint=checkpoint,
                     resume=resume,
                     snapshot=snapshot,
-                    defaults=type(self)().get_params(deep=False),
+                    defaults=self._defaults() if resume else None,
                 )
             except runs.Interrupted as stop:
                 if stop.outcome is not None:  # keep the last finished iteration
@@ -409,6 +409,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             # Before the attributes change: an error-filtered warning leaves the old state.
             warnings.warn(CONVERGENCE_MESSAGE, ConvergenceWarning, stacklevel=3)
         self._set_fitted(outcome.best, source.dtype, source.n_features, names)
+
+    @classmethod
+    def _defaults(cls) -> dict:
+        """The constructor's default settings (what a model file may omit)."""
+        return cls().get_params(deep=False)
 
     def _check_warm_start(self, n_features: int) -> None:
         check_n_features(self.n_features_in_, n_features)
@@ -462,11 +467,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             np.asarray(self.precisions_cholesky_, dtype=np.float64),
         )
 
-    def _infer(self, X, what, sample_weight=None):
-        """(lazy per-row ``what``, see ``inference_array``; the source; whether X was a lazy
-        input)."""
+    def _infer(self, X, what, sample_weight=None, lazy=None):
+        """(per-row ``what``, see ``passes.inference``: a Dask array for Dask and HDF5
+        input, else NumPy; the source; whether it is lazy)."""
         check_is_fitted(self)
-        lazy = isinstance(X, da.Array) or hasattr(X, "id") and hasattr(X, "file")
+        if lazy is None:
+            lazy = isinstance(X, da.Array) or hasattr(X, "id") and hasattr(X, "file")
         source = as_source(
             X,
             chunk_size=self.chunk_size,
@@ -476,21 +482,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         # scikit-learn's feature-name warnings and n_features message, from metadata only.
         validate_data(self, X, skip_check_array=True, reset=False)
         assigner = ModelAssigner(self._current_params(), self.covariance_type)
-        return inference_array(source, assigner, what), source, lazy
+        return inference(source, assigner, what, lazy), source, lazy
 
     def _out_dtype(self, source) -> type:
         """scikit-learn's result dtype: float32 only when X and the model both are."""
         both = source.dtype == np.float32 and self.means_.dtype == np.float32
         return np.float32 if both else np.float64
 
-    @staticmethod
-    def _finish(arr, lazy):
-        return arr if lazy else arr.compute()
-
     def _log_lik_and_n(self, X, sample_weight) -> tuple[float, float]:
         """(mean log-likelihood per unit weight, total weight) of X, in one pass."""
-        log_prob, source, _ = self._infer(X, "log_prob", sample_weight)
+        log_prob, source, lazy = self._infer(X, "log_prob", sample_weight)
         w = source.sample_weight
+        if not lazy and w is None:
+            return float(log_prob.mean()), float(source.n_samples)
+        if not lazy:
+            log_prob = da.from_array(log_prob, chunks=(source.array.chunks[0],))
         if w is None:
             return float(log_prob.mean().compute()), float(source.n_samples)
         total, weight = da.compute((log_prob * w).sum(), w.sum())
@@ -553,7 +559,7 @@ def load(path) -> GaussianMixture:
 
 def read_record(path) -> modelfile.ModelRecord:
     """The checked record of a model file (what :func:`load` builds the estimator from)."""
-    return modelfile.read_model(path, GaussianMixture().get_params(deep=False))
+    return modelfile.read_model(path, GaussianMixture._defaults())
 
 
 def from_record(record: modelfile.ModelRecord) -> GaussianMixture:

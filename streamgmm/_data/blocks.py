@@ -74,15 +74,30 @@ class ModelAssigner:
         # The fused kernels' view of the parameters: (log pi + log det) - d/2 log(2 pi).
         self.log_const = self.log_weights + self.log_det + (-0.5 * d * kernels.LOG_2PI)
         self.fused_prec = np.ascontiguousarray(cov.fused_precisions(self.prec_chol, k, d))
-        # float32 blocks of full and tied models: Mahalanobis distances in float32 (1.2x
-        # per block on W1, docs/benchmarks.md), as scikit-learn computes float32 input, while
-        # the differences x - mu, the exp and every sum stay in float64. Only where the
-        # factors are well conditioned enough that this moves the statistics no more than
-        # rounding X to float32 does (_model.covariance.FLOAT32_MAX_COND).
-        self.fused_prec32 = None
-        if float32_estep_ok(cov, self.prec_chol):
-            self.fused_prec32 = self.fused_prec.astype(np.float32)
         self.far_limit = float32_far_limit(d)
+        self._prec32 = False  # not decided yet: only float32 blocks need it
+
+    @property
+    def fused_prec32(self):
+        """The float32 factors of float32 blocks, or None where float64 is needed.
+
+        float32 blocks of full and tied models: Mahalanobis distances in float32 (1.2x
+        per block on W1, docs/benchmarks.md), as scikit-learn computes float32 input,
+        while the differences x - mu, the exp and every sum stay in float64. Only where
+        the factors are well conditioned enough that this moves the statistics no more
+        than rounding X to float32 does (_model.covariance.FLOAT32_MAX_COND). Decided on
+        the first float32 block (a condition estimate per component).
+        """
+        if self._prec32 is False:
+            cov = get_covariance(self.covariance_type)
+            ok = float32_estep_ok(cov, self.prec_chol)
+            self._prec32 = self.fused_prec.astype(np.float32) if ok else None
+        return self._prec32
+
+    @fused_prec32.setter
+    def fused_prec32(self, value) -> None:
+        """None forces the float64 E-step (a reference for the float32 one)."""
+        self._prec32 = value
 
     def infer(self, X, what):
         """``what`` of each row of a kernel-ready block (see INFERENCE_OUTPUTS), and the

@@ -38,6 +38,7 @@ def _machine_memory() -> int:
     return min(m for m in limits if m is not None)  # 0 left under RLIMIT_AS is 0, not "none"
 
 
+@functools.cache  # fixed for the life of the process (psutil reads /proc each time)
 def _physical_memory() -> int:
     try:
         import psutil
@@ -47,6 +48,7 @@ def _physical_memory() -> int:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
+@functools.cache
 def _cgroup_limit() -> int | None:
     """memory.max of this process's cgroup (v2, or v1's limit_in_bytes), or None."""
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):

@@ -102,8 +102,13 @@ def reduction_graph(
 
 
 def reduce_pass(source: DataSource, block_fn, payload, merge_fn, prefix="pass", per_block=None):
-    """Compute one map-reduce pass over the blocks (on the active scheduler)."""
+    """Compute one map-reduce pass over the blocks (on the active scheduler); data that
+    are one block of an array in memory go straight to ``block_fn`` (no graph)."""
     source.check_unchanged()
+    local = source.local_block()
+    if local is not None:
+        X, w = local
+        return merge_fn([block_fn(X, w, 0, payload if per_block is None else per_block[0])])
     graph = reduction_graph(source, block_fn, payload, merge_fn, prefix, per_block)
     try:
         (value,) = dask.compute(graph)
@@ -150,6 +155,16 @@ def _infer_block(X, assigner, what, name, block_info=None):
             "Rescale the data as the model's training data were."
         )
     return out
+
+
+def inference(source: DataSource, assigner: ModelAssigner, what: str, lazy: bool):
+    """Per-row ``what`` (see :func:`inference_array`): a lazy Dask array when ``lazy``,
+    else NumPy; one block of an array in memory is computed directly, with no graph."""
+    local = None if lazy else source.local_block()
+    if local is not None:
+        return _infer_block(local[0], assigner, what, source.name)
+    arr = inference_array(source, assigner, what)
+    return arr if lazy else arr.compute()
 
 
 def inference_array(source: DataSource, assigner: ModelAssigner, what: str) -> da.Array:

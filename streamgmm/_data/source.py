@@ -59,9 +59,12 @@ class DataSource:
     name: str
     files: list = field(default_factory=list)
     in_memory: bool = False  # a NumPy array already in RAM: nothing to cache
+    _local_weights: np.ndarray | None = field(default=None, repr=False)
     cached: bool = False
     watched: dict = field(default_factory=dict)  # file -> (size, mtime_ns) when opened
     _total_weight: float | None = field(default=None, repr=False)
+    #: the NumPy array (or memmap) given, when the data are one block of it
+    local: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         for path in self.files:
@@ -122,6 +125,18 @@ class DataSource:
     def take_rows(self, indices) -> np.ndarray:
         """A few rows by global index, in the order given (reads only their blocks)."""
         return _take(self.array, indices)
+
+    def local_block(self):
+        """(X, sample weights or None) of data that are one block of a NumPy array or
+        memmap on this machine: passes then call their kernels directly, with no Dask graph
+        and no per-pass set-up (the same kernels, so the same result bit for bit). None
+        otherwise, or when a distributed Client is active (the cluster then runs them)."""
+        if self.local is None or active_client() is not None:
+            return None
+        w = None
+        if self.sample_weight is not None:
+            w = self._local_weights
+        return self.local, w
 
     def total_weight(self) -> float:
         """sum(sample_weight), or n_samples without weights; refuses weights summing to zero
@@ -264,6 +279,12 @@ def as_source(
     in_memory = isinstance(X, np.ndarray) and memmap_reference(X) is None
     source = DataSource(arr, _weights_source(sample_weight, arr), name, files, in_memory)
     source.watched.update({p: file_stat(p) for p in watched})
+    if len(arr.chunks[0]) == 1 and isinstance(X, np.ndarray) and X.ndim == 2:
+        source.local = X  # one block: kernels are called directly (local_block)
+        if sample_weight is not None and not isinstance(sample_weight, da.Array):
+            source._local_weights = np.asarray(sample_weight, dtype=np.float64)
+        elif sample_weight is not None:
+            source.local = None  # lazy weights: checked in the graph, block by block
     return source
 
 

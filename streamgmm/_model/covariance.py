@@ -54,13 +54,13 @@ def _chol_of_cov(cov: np.ndarray, component: int | None) -> np.ndarray:
     """Upper-triangular Cholesky factor of the precision, from one covariance matrix."""
     if not np.all(np.isfinite(cov)):
         raise _ill_defined(cov.dtype, component)
-    try:
-        cov_chol = scipy.linalg.cholesky(cov, lower=True)
-    except np.linalg.LinAlgError:
-        raise _ill_defined(cov.dtype, component) from None
-    # LAPACK's trtri inverts the factor directly: solve_triangular against the identity
-    # cost ~8 ms per call with 2 BLAS threads even for 2x2 (K calls per M-step), trtri ~3 us.
-    trtri = scipy.linalg.get_lapack_funcs("trtri", (cov_chol,))
+    # LAPACK directly: scipy.linalg.cholesky's checks cost 10x the factorisation of a
+    # small matrix (K calls per M-step), and trtri inverts the factor where
+    # solve_triangular against the identity cost ~8 ms per call with 2 BLAS threads.
+    potrf, trtri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "trtri"), (cov,))
+    cov_chol, info = potrf(cov, lower=1, clean=1)
+    if info != 0:
+        raise _ill_defined(cov.dtype, component)
     inv, info = trtri(cov_chol, lower=1)
     if info != 0:
         raise _ill_defined(cov.dtype, component)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
+import pytest
 
+import streamgmm
 from streamgmm._data.blocks import ModelAssigner, NearestCentreAssigner
 from streamgmm._data.passes import statistics_pass_many
 from streamgmm._data.source import as_source
@@ -33,3 +35,23 @@ def test_many_models_share_one_read_of_each_block():
         if with_m2:
             np.testing.assert_array_equal(got.m2, want.m2)
         assert got.log_lik == want.log_lik
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("init_params", ["kmeans", "random"])
+def test_one_block_in_memory_skips_dask_and_gives_the_graphs_model_bit_for_bit(
+    covariance_type, init_params
+):
+    """Small data (one block of a NumPy array) call the kernels directly; the same block
+    through a Dask graph gives the same model, bit for bit."""
+    X = make_blobs(seed=5)
+    kw = dict(covariance_type=covariance_type, init_params=init_params, random_state=0)
+    direct = streamgmm.GaussianMixture(3, **kw)
+    assert as_source(X, n_components=3).local_block() is not None
+    direct.fit(X)
+    graph = streamgmm.GaussianMixture(3, **kw).fit(da.from_array(X, chunks=X.shape))
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert getattr(direct, name).tobytes() == getattr(graph, name).tobytes(), name
+    assert direct.lower_bounds_ == graph.lower_bounds_
+    np.testing.assert_array_equal(direct.predict_proba(X), graph.predict_proba(X))
+    assert direct.score(X) == graph.score(X)
