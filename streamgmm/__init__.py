@@ -18,6 +18,7 @@ _EXPORTS = {
     "ModelSelection": "._selection",
     "select_model": "._selection",
     "IterationInfo": "._fit.em",
+    "Progress": "._data.progress",
     "read_hdf5": "._io.hdf5",
     "write_hdf5": "._io.writing",
     "PartialFileWarning": "._io.hdf5",
@@ -39,6 +40,7 @@ __all__ = [
     "ModelSelection",
     "ModelTooLargeError",
     "PartialFileWarning",
+    "Progress",
     "WorkerMemoryError",
     "__version__",
     "load",
@@ -50,6 +52,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ._data.budget import ModelTooLargeError, WorkerMemoryError
     from ._data.passes import BlockFailedError
+    from ._data.progress import Progress
     from ._data.source import InputChangedError
     from ._estimator import GaussianMixture, load
     from ._fit.em import IterationInfo

@@ -12,6 +12,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any, Literal
 
 import dask.array as da
@@ -22,6 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._data import progress
 from ._data.blocks import ModelAssigner
 from ._data.passes import inference
 from ._data.source import as_source, check_weight_sum
@@ -88,6 +90,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     cache : bool or "auto", default="auto"
         Keep the blocks in memory after the first pass: "auto" when all of them fit in half
         the budget, so later iterations read nothing.
+    progress : bool, default=False
+        Show the fit's progress on stderr: on a terminal or in a notebook a live line
+        naming the phase (initialisation pass, EM iteration) with the blocks done, GB/s
+        and the time left; elsewhere (a batch job's log) a plain line every few seconds.
+        ``with streamgmm.Progress(): ...`` shows it for any call, with more options.
 
     Attributes
     ----------
@@ -125,6 +132,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk_size: int | Literal["auto"] = "auto",
         memory_limit: Any = "auto",
         cache: bool | Literal["auto"] = "auto",
+        progress: bool = False,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -143,6 +151,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.memory_limit = memory_limit
         self.cache = cache
+        self.progress = progress
 
     # -- fitting ---------------------------------------------------------------------
 
@@ -388,7 +397,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 settings, self._fitted(result, source.dtype, source.n_features)
             )
 
-        with source.session():
+        show = self.progress and progress.current() is None
+        with source.session(), progress.Progress() if show else nullcontext():
             try:
                 outcome = runs.fit(
                     settings,

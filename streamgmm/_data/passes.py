@@ -9,6 +9,7 @@ assigner (the current parameters) is one key in the graph, shipped once.
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 
 import dask
 import dask.array as da
@@ -18,6 +19,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from .._kernels import first_nonfinite
 from .._model import merge_all
+from . import progress
 from .blocks import ModelAssigner, as_kernel_array, block_infer, block_statistics
 from .source import DataSource
 
@@ -105,17 +107,24 @@ def reduce_pass(source: DataSource, block_fn, payload, merge_fn, prefix="pass", 
     """Compute one map-reduce pass over the blocks (on the active scheduler); data that
     are one block of an array in memory go straight to ``block_fn`` (no graph)."""
     source.check_unchanged()
-    local = source.local_block()
-    if local is not None:
-        X, w = local
-        return merge_fn([block_fn(X, w, 0, payload if per_block is None else per_block[0])])
-    graph = reduction_graph(source, block_fn, payload, merge_fn, prefix, per_block)
-    try:
-        (value,) = dask.compute(graph)
-    except Exception as exc:
-        if type(exc).__name__ == "KilledWorker":  # distributed's, without importing it
-            raise BlockFailedError.from_killed_worker(exc, source) from exc
-        raise
+    display = progress.current()
+    n_blocks = len(source.array.chunks[0]) if per_block is None else len(per_block)
+    nbytes = source.nbytes * n_blocks // max(1, len(source.array.chunks[0]))
+    with display.reading(n_blocks, nbytes) if display else nullcontext():
+        local = source.local_block()
+        if local is not None:
+            X, w = local
+            part = block_fn(X, w, 0, payload if per_block is None else per_block[0])
+            return merge_fn([part])
+        graph = reduction_graph(source, block_fn, payload, merge_fn, prefix, per_block)
+        counter = progress.BlockCounter(display, graph.key[0]).callback if display else None
+        try:
+            with counter or nullcontext():
+                (value,) = dask.compute(graph)
+        except Exception as exc:
+            if type(exc).__name__ == "KilledWorker":  # distributed's, without importing it
+                raise BlockFailedError.from_killed_worker(exc, source) from exc
+            raise
     return value
 
 

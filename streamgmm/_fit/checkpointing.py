@@ -19,7 +19,9 @@ from .._model import Params
 from .em import EMRun, best_run
 
 #: settings that may change on resume (the others must match the checkpoint's)
-RESUMABLE = ("max_iter", "tol", "verbose", "verbose_interval", "cache", "memory_limit")
+RESUMABLE = (
+    "max_iter", "tol", "verbose", "verbose_interval", "cache", "memory_limit", "progress"
+)  # fmt: skip
 
 
 def settings_digest(settings: dict) -> str:

@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .._data import progress
 from .._data.blocks import ModelAssigner
 from .._data.passes import statistics_pass_many
 from .._data.source import DataSource, check_weight_sum
 from .._model import NONFINITE_DENSITY, NONFINITE_INPUT, OK, Params, SuffStats, m_step
-from .progress import Reporter
+from .report import Reporter
 
 logger = logging.getLogger("streamgmm")
 
@@ -145,7 +146,11 @@ def run_em_many(
         active = [r for r in runs if not r.done and r.n_iter < max_iter]
         if not active:
             break
+        n_iter = max(r.n_iter for r in active) + 1
+        going = f" ({len(active)} of {len(runs)} runs going)" if len(runs) > 1 else ""
+        progress.phase(f"EM iteration {n_iter}{going}")
         updates, seconds = _one_pass(source, active, reg_covar)
+        _report(updates, n_iter, seconds, source.nbytes, going)
         for r, lower_bound, params in updates:
             change = _next_iteration(r, lower_bound, params, tol=tol, max_iter=max_iter)
             if reporter is not None:
@@ -159,6 +164,17 @@ def run_em_many(
         if after_iteration is not None:
             after_iteration(runs)
     return stopped
+
+
+def _report(updates, n_iter, seconds, nbytes, going) -> None:
+    """The progress display's line for one EM iteration (one run: its bound and change)."""
+    best = max(updates, key=lambda u: u[1])
+    bound = f"lower bound {best[1]:.6f}"
+    if len(updates) == 1:
+        change = best[1] - best[0].lower_bound
+        bound += f", change {change:.2e}" if math.isfinite(change) else ""
+    speed = progress.rate(nbytes, seconds)
+    progress.note(f"EM iteration {n_iter}{going}: {bound}; {seconds:.2f} s, {speed}")
 
 
 def _one_pass(source: DataSource, active: list[EMRun], reg_covar: float):

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._data import progress
 from .._data.blocks import (
     NearestCentreAssigner,
     as_kernel_array,
@@ -202,6 +203,7 @@ def _raw_second_moment(source) -> np.ndarray:
     """sum_i w_i x_i x_i^T over every row, from one pass of centred moments (scikit-learn's
     tied estimator takes X^T X; the centred pass gives it as M2 + W xbar xbar^T)."""
     centre = as_kernel_array(source.take_rows([0])).astype(np.float64)
+    progress.phase("initialisation: second moment of every row (tied)")
     (stats,) = statistics_pass_many(source, [(NearestCentreAssigner(centre), "tied", True)])
     check_pass(stats, source)
     mean = stats.means[0]
@@ -234,6 +236,9 @@ def _run_random(source, plans) -> None:
                     for g, p in zip(gens, plans, strict=True)
                 ]  # fmt: skip
             )
+        progress.phase(
+            f"initialisation: random responsibilities, blocks {b0 + 1}..{b0 + len(draws)}"
+        )
         parts = reduce_pass(source, _random_block, None, merge_columns, "random", draws)
         totals = parts if totals is None else merge_columns([totals, parts])
     for p, stats in zip(plans, totals, strict=True):
@@ -277,8 +282,12 @@ def _run_lloyd(source, plans) -> None:
     its last pass, one more pass assigns rows to its final centres, as
     scikit-learn's Lloyd loop does (test_init.py::test_kmeans_init_like_sklearn).
     """
-    active = list(plans)
+    active, lloyd = list(plans), 0
     while active:
+        closing = all(p.closing or p.final for p in active)
+        lloyd += not closing
+        step = "assigning rows to the centres" if closing else f"Lloyd pass {lloyd}"
+        progress.phase(f"initialisation: {step}")
         jobs = [(NearestCentreAssigner(p.centres), p.covariance_type, True) for p in active]
         results = statistics_pass_many(source, jobs)
         still = []
@@ -374,6 +383,8 @@ def _seed_indices(source: DataSource, n_components, random_state, in_memory, wit
         sample_idx, rows, w = memo["all"]
     else:
         sample_idx = np.sort(distinct_draw(random_state, n, m)) if m < n else np.arange(n)
+        what = "every row" if m >= n else f"a sample of {m:,} rows"
+        progress.note(f"initialisation: reading {what} to seed k-means++ in memory")
         rows = as_kernel_array(source.take_rows(sample_idx)).astype(np.float64)
         _check_finite_rows(rows, sample_idx, source)
         w = source.take_weights(sample_idx)

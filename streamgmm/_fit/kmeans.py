@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._data import progress
 from .._data.blocks import NearestCentreAssigner, as_kernel_array, as_weight_array, readonly
 from .._data.passes import reduce_pass, statistics_pass_many
 from .._data.source import DataSource
@@ -57,12 +58,14 @@ def kmeans_parallel_many(
     if source.sample_weight is None:
         firsts = [int(rs.randint(source.n_samples)) for rs in states]
     else:
+        progress.phase("initialisation: k-means|| first row")
         firsts = [int(r) for _, r in reduce_pass(source, _race_block, seeds, _race_merge, "race")]
         passes += 1
     first_rows = as_kernel_array(source.take_rows(firsts)).astype(np.float64)
     centres = [first_rows[i : i + 1] for i in range(m)]
     rows = [[f] for f in firsts]
     payload = [(c, seed, 0, 0.0) for c, seed in zip(centres, seeds, strict=True)]
+    progress.phase(f"initialisation: k-means|| cost, round 0 of {rounds}")
     costs = [c for c, _, _ in reduce_pass(source, _round_block, payload, _round_merge, "knn")]
     passes += 1
     for r in range(1, rounds + 1):
@@ -73,6 +76,7 @@ def kmeans_parallel_many(
         if not any(rates):  # every row sits on a centre already
             break
         payload = [(c, seed, r, rate) for c, seed, rate in zip(centres, seeds, rates, strict=True)]
+        progress.phase(f"initialisation: k-means|| round {r} of {rounds}")
         results = reduce_pass(source, _round_block, payload, _round_merge, "knn")
         passes += 1
         costs = []
@@ -82,6 +86,7 @@ def kmeans_parallel_many(
             rows[i].extend(new_rows[keep].tolist())
             centres[i] = np.vstack([centres[i], new_values[keep]])
     jobs = [(NearestCentreAssigner(c), "diag", False) for c in centres]
+    progress.phase("initialisation: k-means|| weighting the candidates")
     counts = statistics_pass_many(source, jobs)
     passes += 1
     return [

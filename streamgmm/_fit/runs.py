@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._data import progress
 from .._data.budget import check_model_memory, memory_budget
 from .._data.source import DataSource
 from .._io.checkpoint import checkpoint_lock
@@ -25,7 +26,7 @@ from .._model import Params, check_means, check_precisions, check_weights
 from .checkpointing import Checkpointer, data_identity, resumed_runs, settings_digest
 from .em import EMResult, EMRun, best_run, run_em_many
 from .init import initialise_many
-from .progress import Reporter
+from .report import Reporter
 
 
 @dataclass
@@ -129,7 +130,10 @@ def _advance(s, source, runs, callback, save: Checkpointer | None, checkpoint) -
     reporter.close()
     if save is not None:
         save(runs, finished=True)
-    return FitOutcome(best_run(runs, s["max_iter"]), stopped, runs)
+    best = best_run(runs, s["max_iter"])
+    state = "converged" if best.converged else "stopped" if stopped else "did not converge"
+    progress.note(f"EM {state} after {best.n_iter} iteration{'s' * (best.n_iter != 1)}", True)
+    return FitOutcome(best, stopped, runs)
 
 
 def _initial_runs(s, source, inits, random_state) -> list[EMRun]:

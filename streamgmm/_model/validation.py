@@ -51,11 +51,13 @@ def check_hyperparameters(est, kind="GaussianMixture") -> None:
     _options("init_params", est.init_params, kind, INIT_METHODS)
     _interval("verbose", est.verbose, kind, 0, True)
     _interval("verbose_interval", est.verbose_interval, kind, 1, True)
-    if not isinstance(est.warm_start, (bool, np.bool_)):
-        raise InvalidParameterError(
-            f"The 'warm_start' parameter of {kind} must be an instance of 'bool'. "
-            f"Got {est.warm_start!r} instead."
-        )
+    for flag in ("warm_start", "progress"):
+        value = getattr(est, flag, False)
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidParameterError(
+                f"The {flag!r} parameter of {kind} must be an instance of 'bool'. "
+                f"Got {value!r} instead."
+            )
     if est.chunk_size != "auto":
         _interval("chunk_size", est.chunk_size, kind, 1, True)
     cache = getattr(est, "cache", "auto")

@@ -5,6 +5,7 @@ Each takes the parsed arguments and returns the exit status; results go to stdou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -31,20 +32,25 @@ from .run import (
 
 
 def cmd_fit(args) -> int:
-    from .._fit.progress import FitProgress
-
     check_output(args.out, [args.data], args.force)
     fit_kwargs = checkpoint_kwargs(args)
     X = read_data(args)
     gm = estimator_from_args(args, args.n_components)
-    progress = FitProgress(sys.stderr, nbytes=X.nbytes, bar=None if args.progress else False)
-    with scheduler(args), progress:
-        gm.fit(X, callback=after_sigint(progress if args.progress else None), **fit_kwargs)
+    iterations = []
+    with scheduler(args), display(args):
+        gm.fit(X, callback=after_sigint(iterations.append), **fit_kwargs)
     gm.save(args.out)
     out(f"{args.out}: {describe_model(gm)}")
-    out(fit_line(gm, progress.iterations))
+    out(fit_line(gm, iterations))
     out(components_table(gm))
     return EXIT_OK
+
+
+def display(args):
+    """The progress display on stderr (unless --no-progress)."""
+    from .._data.progress import Progress
+
+    return Progress(sys.stderr) if getattr(args, "progress", True) else contextlib.nullcontext()
 
 
 def cmd_predict(args) -> int:
@@ -127,7 +133,7 @@ def cmd_select(args) -> int:
     params = estimator_from_args(args, ks[0]).get_params()
     del params["n_components"], params["covariance_type"]
     start = time.perf_counter()
-    with scheduler(args):  # every K advances in the same passes over the data
+    with scheduler(args), display(args):  # every K advances in the same passes
         sel = select_model(X, ks, (args.covariance_type,), criterion=args.criterion, **params)
     seconds = time.perf_counter() - start
     rows = [dict(r, k=r["n_components"]) for r in sel.rows]

@@ -21,8 +21,8 @@ import dask.array as da
 import numpy as np
 
 from .._data.budget import block_rows_cap
+from .._data.progress import Progress
 from .._estimator import GaussianMixture
-from .._fit.progress import FitProgress
 from .._io.hdf5 import read_hdf5
 from .._io.writing import write_hdf5
 from ..plotting import INSTALL_HINT
@@ -276,8 +276,8 @@ def cmd_demo(args) -> int:
         "rows, one pass over the file per iteration"
     )
     try:
-        with FitProgress(sys.stderr, nbytes=data.nbytes) as progress:
-            result = fit(data, args.seed, callback=progress)
+        with Progress(sys.stderr):
+            result = fit(data, args.seed)
         gm = result.model
         out(_demo_summary(data, result))
         model_path = os.path.join(folder, MODEL_FILE)

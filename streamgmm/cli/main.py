@@ -77,13 +77,33 @@ def main(argv=None) -> int:
     if own:
         signal.signal(signal.SIGINT, on_sigint)
     try:
-        return _run(argv)
+        status = _run(argv)
     except KeyboardInterrupt:  # before a command started: parsing, imports
         err("streamgmm: interrupted")
-        return EXIT_INTERRUPTED
+        status = EXIT_INTERRUPTED
     finally:
         if own:  # a late Ctrl-C of the command's own process changes nothing now
             signal.signal(signal.SIGINT, signal.SIG_IGN if console else signal.default_int_handler)
+    if console and status == EXIT_INTERRUPTED:
+        _exit_interrupted()
+    return status
+
+
+def _exit_interrupted() -> None:
+    """End the process with status 130 now, its outputs flushed and closed.
+
+    A KeyboardInterrupt that reached code Python ran through PyRun_* (some libraries'
+    import) leaves CPython's flag for an unhandled interrupt set even though this command
+    handled it; the interpreter would then end itself by SIGINT at exit (status -2, seen
+    when Ctrl-C lands while the libraries load). Every file and cluster of the command is
+    closed by now, so nothing is lost by skipping the exit handlers.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _run(argv) -> int:

@@ -109,7 +109,7 @@ def test_fit_info_predict_leave_the_input_untouched(data_file, tmp_path):
     done, listeners = _run(*_fit_args(data_file, model)[:-1])  # with the progress lines
     assert done.returncode == 0, done.stderr
     assert "3 components, 3 features, full covariances, float64" in done.stdout
-    assert "iteration   1" in done.stderr
+    assert "EM iteration 1:" in done.stderr
     assert listeners == set(), "the default threaded run opens no socket"
 
     done, _ = _run("info", model)
@@ -165,7 +165,7 @@ def _interrupt_after_first_iteration(argv):
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if line.startswith("iteration"):
+        if line.startswith("EM iteration"):
             break
     children = psutil.Process(proc.pid).children(recursive=True)
     start = time.monotonic()
@@ -290,7 +290,7 @@ def test_sigkill_of_the_cluster_owner_leaves_no_orphans_and_resume_works(tmp_pat
     )
     with proc.stderr:
         for line in proc.stderr:
-            if line.startswith("iteration") and ckpt.exists():
+            if line.startswith("EM iteration") and ckpt.exists():
                 break
         children = psutil.Process(proc.pid).children(recursive=True)
         proc.kill()

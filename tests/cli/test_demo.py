@@ -36,7 +36,7 @@ def test_demo_through_the_entry_point(tmp_path):
     for needle in ("125,000 rows x 2 features", "converged", "s per iteration", "GB/s",
                    "peak RSS", "demo-mixture.png"):  # fmt: skip
         assert needle in done.stdout, needle
-    assert "iteration   1" in done.stderr  # the progress display
+    assert "EM iteration 1:" in done.stderr  # the progress display
     assert "Traceback" not in done.stderr
     for name in demo.FIGURES:
         png = (folder / name).read_bytes()
