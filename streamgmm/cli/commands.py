@@ -175,7 +175,7 @@ def _plot_selection(args, rows, best_k) -> None:
     ks = [r["k"] for r in rows]
     bic, aic = [r["bic"] for r in rows], [r["aic"] for r in rows]
     # each criterion on its own axes: they differ by far less than they vary with K, so on
-    # one scale one curve hides the other (tests/cli/test_cli.py::test_select_plot_...)
+    # one scale one curve hides the other (tests/test_plotting.py::test_bic_and_aic_that_...)
     plotting.plot_bic(ks, bic, aic, left, best=best_k, aic_ax=right)
     left.figure.suptitle(f"model selection on {os.path.basename(args.data)}:{args.dataset}")
     save_figure(left.figure, args.plot)
