@@ -11,6 +11,7 @@ read their own blocks; only statistics (K x d x d numbers per block) travel.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import tempfile
 
@@ -22,7 +23,11 @@ import streamgmm
 
 
 def main(n_rows=1_000_000, workers=2, folder=None):
-    folder = folder or tempfile.mkdtemp(prefix="streamgmm-example-")
+    """Fit the same file with local threads and on a cluster; ``folder`` holds the file
+    (default: a temporary folder, removed at the end)."""
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="streamgmm-example-") as tmp:
+            return main(n_rows, workers, tmp)
     path = os.path.join(folder, "data.h5")
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as f:  # small enough to write at once in this example
@@ -38,8 +43,12 @@ def main(n_rows=1_000_000, workers=2, folder=None):
                      dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
+        served = importlib.util.find_spec("bokeh") is not None  # the dashboard needs bokeh
+        dashboard = (
+            client.dashboard_link if served else 'none (pip install "streamgmm[distributed]")'
+        )
         print(f"cluster: {len(client.scheduler_info()['workers'])} workers, "
-              f"dashboard {client.dashboard_link}")  # fmt: skip
+              f"dashboard {dashboard}")  # fmt: skip
         remote = streamgmm.GaussianMixture(3, random_state=0).fit(X)  # same call, on the cluster
     diff = np.abs(remote.means_ - local.means_).max() / np.abs(local.means_).max()
     print(f"local threads and cluster agree: max relative difference of the means {diff:.1e}")

@@ -2,6 +2,8 @@
 
 Run: python examples/out_of_core_hdf5.py [--rows 2000000] [--folder DIR]
 
+The files go to --folder, or to a temporary folder that is removed at the end.
+
 Nothing here holds the data whole: the file is written block by block, each EM
 iteration reads it once, and the labels are computed and written block by block.
 """
@@ -37,7 +39,10 @@ def make_file(path, n_rows, seed=0):
 
 
 def main(n_rows=2_000_000, folder=None):
-    folder = folder or tempfile.mkdtemp(prefix="streamgmm-example-")
+    """Write, fit, save, predict in ``folder`` (default: a temporary one, removed at the end)."""
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="streamgmm-example-") as tmp:
+            return main(n_rows, tmp)
     data, model, labels = (os.path.join(folder, n) for n in ("data.h5", "model.h5", "labels.h5"))
     make_file(data, n_rows)
     print(f"data: {n_rows:,} rows x 3 in {data} ({os.path.getsize(data) / 1e6:.0f} MB)")
@@ -61,6 +66,6 @@ def main(n_rows=2_000_000, folder=None):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--folder")
+    parser.add_argument("--folder", help="keep the files here (default: a temporary folder)")
     args = parser.parse_args()
     main(args.rows, args.folder)

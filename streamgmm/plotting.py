@@ -213,18 +213,38 @@ def plot_lower_bounds(gm_or_bounds, ax=None, *, tol=None, change_ax=None):
     return ax
 
 
-def plot_bic(n_components, bic, aic=None, ax=None, *, best=None):
-    """Information criteria against the number of components; ``best`` is marked."""
+def plot_bic(n_components, bic, aic=None, ax=None, *, best=None, aic_ax=None):
+    """Information criteria against the number of components (lower is better).
+
+    BIC is drawn on ``ax``; AIC on ``aic_ax`` when given, on its own scale, else on ``ax``
+    too. The two criteria differ by far less than they vary with K, so on one scale their
+    curves nearly coincide: there AIC is dashed with large hollow squares drawn under
+    BIC's line and dots, so that both stay visible. The lowest point of each curve is
+    starred, and ``best`` (the chosen K) is marked by a vertical line.
+    """
     ax = _axes(ax)
     ks = np.asarray(n_components)
-    ax.plot(ks, bic, "o-", label="BIC")
+    ax.plot(ks, bic, "o-", color="C0", ms=5, lw=2.0, zorder=2.2, label="BIC")
+    _star_lowest(ax, ks, bic, "C0")
     if aic is not None:
-        ax.plot(ks, aic, "s--", label="AIC")
-    if best is not None:
-        ax.axvline(best, color="C3", ls=":", label=f"best: {best}")
-    ax.set_xlabel("number of components")
-    ax.set_ylabel("criterion (lower is better)")
-    ax.set_xticks(ks)
-    ax.legend()
-    ax.grid(alpha=0.3)
+        on = ax if aic_ax is None else aic_ax
+        on.plot(ks, aic, "s--", color="C1", ms=9, mfc="none", mew=1.5, zorder=2.1, label="AIC")
+        _star_lowest(on, ks, aic, "C1")
+    for axes in [ax] if aic is None or aic_ax is None else [ax, aic_ax]:
+        if best is not None:
+            axes.axvline(best, color="C3", ls=":", label=f"best: {best}")
+        axes.set_xlabel("number of components")
+        axes.set_xticks(ks)
+        axes.legend()
+        axes.grid(alpha=0.3)
+    if aic_ax is None:
+        ax.set_ylabel("criterion (lower is better)")
+    else:
+        ax.set_ylabel("BIC (lower is better)")
+        aic_ax.set_ylabel("AIC (lower is better)")
     return ax
+
+
+def _star_lowest(ax, ks, values, color) -> None:
+    i = int(np.argmin(values))
+    ax.scatter([ks[i]], [values[i]], marker="*", s=160, color=color, edgecolor="k", zorder=3)

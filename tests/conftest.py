@@ -101,6 +101,17 @@ def write_points(path, n, d=8, chunks=(8192, 8), seed=0):
             ds[i : i + m] = rng.randn(m, d) + rng.randint(0, 4, (m, 1)) * 3.0
 
 
+def colour_pixels(png, colour, tol=0.08):
+    """How many pixels of a PNG file are within ``tol`` of a matplotlib colour ("C0"), in
+    the left and the right half of the image (needs matplotlib)."""
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    near = np.abs(imread(png)[..., :3] - np.array(to_rgb(colour))).max(axis=2) < tol
+    half = near.shape[1] // 2
+    return int(near[:, :half].sum()), int(near[:, half:].sum())
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("subprocess") or item.get_closest_marker("distributed"):

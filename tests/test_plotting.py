@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 import streamgmm
 from streamgmm import plotting
 
-from conftest import COVARIANCE_TYPES, make_blobs
+from conftest import COVARIANCE_TYPES, colour_pixels, make_blobs
 
 pytest.importorskip("matplotlib", reason="plots need the plot extra")
 
@@ -134,3 +134,30 @@ def test_one_feature_has_no_2d_view():
     gm = streamgmm.GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="at least 2 features"):
         plotting.projection(gm)
+
+
+def test_bic_and_aic_that_nearly_coincide_both_show(tmp_path):
+    """AIC is BIC less a little here, as on large data: on one axes AIC's hollow squares sit
+    under BIC's dots (before, AIC's line covered BIC's but for its legend); with ``aic_ax``
+    each has its own axes. The lowest point of each is starred."""
+    ks, bic = [1, 2, 3, 4, 5, 6], [5000.0, 3000.0, 2000.0, 1990.0, 1995.0, 2005.0]
+    aic = [b - 5.0 for b in bic]
+    ax = plotting.new_axes()
+    plotting.plot_bic(ks, bic, aic, ax=ax, best=4)
+    ax.figure.savefig(tmp_path / "one.png", dpi=100)
+    assert sum(colour_pixels(tmp_path / "one.png", "C0")) > 1000  # was 326: the legend
+    assert sum(colour_pixels(tmp_path / "one.png", "C1")) > 400
+    stars = [c.get_offsets()[0].tolist() for c in ax.collections]
+    assert stars == [[4.0, 1990.0], [4.0, 1985.0]]
+
+    left, right = plotting.new_axes(figsize=(10.0, 4.0), ncols=2)
+    plotting.plot_bic(ks, bic, aic, ax=left, best=4, aic_ax=right)
+    left.figure.savefig(tmp_path / "two.png", dpi=100)
+    blue, orange = (
+        colour_pixels(tmp_path / "two.png", "C0"),
+        colour_pixels(tmp_path / "two.png", "C1"),
+    )
+    assert blue[0] > 1000 and blue[1] < 100  # BIC on the left
+    assert orange[1] > 800 and orange[0] < 100  # AIC on the right
+    np.testing.assert_array_equal(right.lines[0].get_ydata(), aic)
+    assert right.get_ylabel() == "AIC (lower is better)"

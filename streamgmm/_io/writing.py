@@ -139,7 +139,7 @@ def write_hdf5(array, path, dataset: str | None = None, *, overwrite: bool = Fal
     single = not isinstance(array, dict)
     arrays = _normalised(array, dataset)
     path = os.path.abspath(os.fspath(path))
-    _check_arrays(arrays, path)
+    check_arrays(arrays, path)
     check_free_space(path, sum(int(a.nbytes) for a in arrays.values()))
     if os.path.exists(path) and os.path.getsize(path) > 0:
         _write_into(path, arrays, overwrite, batch)
@@ -149,18 +149,21 @@ def write_hdf5(array, path, dataset: str | None = None, *, overwrite: bool = Fal
     return next(iter(arrays)) if single else list(arrays)
 
 
-def write_new_file(arrays: dict, path, batch=None) -> None:
+def write_new_file(arrays: dict, path, batch=None, attrs: dict | None = None) -> None:
     """Write ``{dataset: array}`` as the whole content of ``path``, replacing any file there
-    atomically (the command line's outputs)."""
+    atomically (the command line's outputs); ``attrs`` become attributes of the root group
+    (the provenance of the results)."""
     arrays = _normalised(arrays, None)
     path = os.path.abspath(os.fspath(path))
-    _check_arrays(arrays, path)
+    check_arrays(arrays, path)
     check_free_space(path, sum(int(a.nbytes) for a in arrays.values()))
     with atomic_path(path) as tmp, hdf5_file(tmp, "w") as f:
+        f.attrs.update(attrs or {})
         _fill(f, {name: (name, a) for name, a in arrays.items()}, batch)
 
 
-def _check_arrays(arrays: dict, path: str) -> None:
+def check_arrays(arrays: dict, path: str) -> None:
+    """Refuse arrays that read ``path`` or whose row blocks differ."""
     from .hdf5 import files_of
 
     first = next(iter(arrays.values()))
@@ -197,20 +200,34 @@ def _write_into(path: str, arrays: dict, overwrite: bool, batch) -> None:
 
 def _fill(f, targets: dict, batch) -> None:
     """Create each target dataset ``{name: (where, array)}`` and write it block by block."""
-    import dask
-
-    first = next(iter(targets.values()))[1]
-    starts = np.concatenate([[0], np.cumsum(first.chunks[0])]).astype(int)
-    outs, blocks = {}, {}
+    outs = {}
     for name, (where, a) in targets.items():
         chunk_rows = int(max(1, min(max(a.chunks[0], default=1), 65536)))
         outs[name] = f.create_dataset(
             where, shape=a.shape, dtype=a.dtype, chunks=(chunk_rows, *a.shape[1:])
         )
-        blocks[name] = list(a.to_delayed().ravel())
+    arrays = {name: a for name, (_, a) in targets.items()}
+    for start, stop, values in computed_blocks(arrays, batch):
+        for name, value in values.items():
+            outs[name][start:stop] = value
+
+
+def computed_blocks(arrays: dict, batch=None):
+    """Yield ``(start, stop, {name: block})`` for Dask arrays with the same row blocks, in
+    order of rows. ``batch`` blocks (default: two per CPU) are computed at a time, all the
+    arrays in one graph, so that a shared input is read once and results larger than
+    memory are never held whole."""
+    import dask
+
+    first = next(iter(arrays.values()))
+    starts = np.concatenate([[0], np.cumsum(first.chunks[0])]).astype(int)
+    blocks = {name: list(a.to_delayed().ravel()) for name, a in arrays.items()}
     batch = batch or 2 * (os.cpu_count() or 1)
     for i in range(0, len(starts) - 1, batch):
-        values = dask.compute(*[blocks[n][i : i + batch] for n in targets])  # one graph
-        for name, vals in zip(targets, values, strict=True):
-            for j, value in enumerate(vals):
-                outs[name][starts[i + j] : starts[i + j + 1]] = value
+        values = dask.compute(*[blocks[n][i : i + batch] for n in arrays])  # one graph
+        for j in range(len(values[0])):
+            yield (
+                int(starts[i + j]),
+                int(starts[i + j + 1]),
+                {n: v[j] for n, v in zip(arrays, values, strict=True)},
+            )

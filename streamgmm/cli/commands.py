@@ -21,13 +21,18 @@ from .output import (
     fit_line,
     out,
     parse_components,
+    plural,
 )
 from .run import (
+    STDOUT,
     check_output,
     checkpoint_kwargs,
     estimator_from_args,
     read_data,
+    result_format,
+    save_figure,
     scheduler,
+    write_results,
 )
 
 
@@ -42,7 +47,7 @@ def cmd_fit(args) -> int:
     gm.save(args.out)
     out(f"{args.out}: {describe_model(gm)}")
     out(fit_line(gm, iterations))
-    out(components_table(gm))
+    out(components_table(gm, hint=f"streamgmm info {args.out} --all shows every one"))
     return EXIT_OK
 
 
@@ -55,22 +60,31 @@ def display(args):
 
 def cmd_predict(args) -> int:
     from .._estimator import load
-    from .._io.writing import write_new_file
+    from .._io.results import provenance
+    from .._version import __version__
 
-    check_output(args.out, [args.model, args.data], args.force)
+    kind = result_format(args.out)
+    if args.out != STDOUT:
+        check_output(args.out, [args.model, args.data], args.force)
     gm = load(args.model)
+    meta = provenance(args.model, args.data, args.dataset, __version__)
     X = read_data(args)
     start = time.perf_counter()
     with scheduler(args):
-        outputs = {"/labels": gm.predict(X)}
+        columns = {"label": gm.predict(X)}
         if args.proba:  # computed with the labels, from the same read of each block
-            outputs["/proba"] = gm.predict_proba(X)
-        write_new_file(outputs, args.out)
-    written = "/labels (int64)" + (f" and /proba (float64, {gm.n_components} columns)" * args.proba)
-    out(
-        f"{args.out}: {written} for {X.shape[0]:,} rows of {args.data}:{args.dataset} "
-        f"({time.perf_counter() - start:.1f} s)"
-    )
+            columns["proba"] = gm.predict_proba(X)
+        written = write_results(kind, columns, args.out, meta)
+    if args.out != STDOUT:  # stdout holds the CSV and nothing else
+        where = {
+            "hdf5": "; provenance in its attributes",
+            "parquet": "; provenance in its metadata",
+        }
+        out(
+            f"{args.out}: {written} for {plural(X.shape[0], 'row')} of "
+            f"{args.data}:{args.dataset} ({time.perf_counter() - start:.1f} s)"
+            f"{where.get(kind, '')}"
+        )
     return EXIT_OK
 
 
@@ -104,14 +118,13 @@ def cmd_info(args) -> int:
         out(f"  saved initial arrays: {', '.join(arrays)}")
     if meta["settings_omitted"]:
         out(f"  settings not saved: {meta['settings_omitted']}")
-    out(components_table(gm))
+    out(components_table(gm, max_features=None if args.all else 6))
     return EXIT_OK
 
 
 def _data_info(path, datasets) -> int:
     """A data file: each dataset's shape, dtype, chunks and share of chunks written (F8)."""
-    count = f"{len(datasets)} dataset" + "s" * (len(datasets) != 1)
-    out(f"{path}: HDF5 file, not a streamgmm model file; {count}")
+    out(f"{path}: HDF5 file, not a streamgmm model file; {plural(len(datasets), 'dataset')}")
     for name, shape, dtype, chunks, written in datasets:
         dims = " x ".join(f"{n:,}" for n in shape) or "scalar"
         layout = "chunks " + " x ".join(f"{c:,}" for c in chunks) if chunks else "contiguous"
@@ -146,8 +159,8 @@ def cmd_select(args) -> int:
             f"{r['n_iter']:>5} {'yes' if r['converged'] else 'no ':>4}{mark}"
         )
     out(
-        f"best by {args.criterion.upper()}: K={best['k']} ({len(rows)} models in shared passes, "
-        f"{seconds:.1f} s)"
+        f"best by {args.criterion.upper()}: K={best['k']} ({plural(len(rows), 'model')} in "
+        f"shared passes, {seconds:.1f} s)"
     )
     if args.out:
         sel.best_.save(args.out)
@@ -161,13 +174,15 @@ def _plot_selection(args, rows, best_k) -> None:
     from .. import plotting
 
     try:
-        ax = plotting.new_axes()
+        left, right = plotting.new_axes(figsize=(10.0, 4.2), ncols=2)
     except ImportError:
         err(f"streamgmm select: warning: no plot written; {plotting.INSTALL_HINT}")
         return
-    plotting.plot_bic(
-        [r["k"] for r in rows], [r["bic"] for r in rows], [r["aic"] for r in rows], ax, best=best_k
-    )
-    ax.set_title(f"model selection on {os.path.basename(args.data)}:{args.dataset}")
-    ax.figure.savefig(args.plot, dpi=110)
+    ks = [r["k"] for r in rows]
+    bic, aic = [r["bic"] for r in rows], [r["aic"] for r in rows]
+    # each criterion on its own axes: they differ by far less than they vary with K, so on
+    # one scale one curve hides the other (tests/test_plotting.py::test_bic_and_aic_that_...)
+    plotting.plot_bic(ks, bic, aic, left, best=best_k, aic_ax=right)
+    left.figure.suptitle(f"model selection on {os.path.basename(args.data)}:{args.dataset}")
+    save_figure(left.figure, args.plot)
     out(f"{args.plot}: BIC and AIC curves")

@@ -10,6 +10,7 @@ is one pass over the file.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -23,10 +24,13 @@ import numpy as np
 from .._data.budget import block_rows_cap
 from .._data.progress import Progress
 from .._estimator import GaussianMixture
+from .._io.atomic import disk_error
 from .._io.hdf5 import read_hdf5
 from .._io.writing import write_hdf5
 from ..plotting import INSTALL_HINT
 from .output import EXIT_OK, fit_line, out, vector
+from .parser import DEMO_FOLDER
+from .run import check_output, save_figure
 
 DATASET = "/points"
 DATA_FILE = "demo-data.h5"
@@ -234,11 +238,11 @@ def figures(data: DemoData, model: GaussianMixture, folder) -> list[str]:
         f"streamgmm demo: {data.n_samples:,} points ({data.nbytes / 1e6:,.0f} MB), "
         f"density of {len(sample):,}\nfitted components (weights) at 1 and 2 s.d."
     )
-    ax.figure.savefig(paths[0], dpi=110)
+    save_figure(ax.figure, paths[0])
 
     left, right = plotting.new_axes(figsize=(10.0, 4.0), ncols=2)
     plotting.plot_lower_bounds(model, ax=left, change_ax=right)
-    left.figure.savefig(paths[1], dpi=110)
+    save_figure(left.figure, paths[1])
     return paths
 
 
@@ -255,14 +259,59 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
+def demo_folder(folder: str | None, force: bool) -> tuple[str, bool]:
+    """The folder the demo writes in, and whether the demo created it.
+
+    Without ``folder``, a new one in the current folder: ``streamgmm-demo``, or
+    ``streamgmm-demo-2``, ... if that exists. A given folder is created if missing; an
+    existing one must be empty unless ``force``. Every output's place is checked writable
+    before any data are generated.
+    """
+    created = True
+    if folder is None:
+        for i in itertools.count(1):
+            folder = DEMO_FOLDER if i == 1 else f"{DEMO_FOLDER}-{i}"
+            try:
+                os.mkdir(folder)  # claims the name: a demo started beside this one gets -2
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise disk_error(exc, os.path.abspath(folder)) from None
+    elif os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"--out {folder} is a file; the demo needs a folder")
+    elif os.path.isdir(folder):
+        created = False
+        if os.listdir(folder) and not force:
+            raise FileExistsError(
+                f"--out {folder} is a folder that holds files; give a new or empty folder, "
+                "or pass --force to write the demo's files into it"
+            )
+    else:
+        try:
+            os.makedirs(folder)
+        except OSError as exc:
+            raise disk_error(exc, os.path.abspath(folder)) from None
+    for name in (DATA_FILE, MODEL_FILE, *FIGURES):
+        check_output(os.path.join(folder, name), [], force=True)
+    return folder, created
+
+
 def cmd_demo(args) -> int:
     start = time.perf_counter()
     size = parse_size(args.size)
-    folder = args.out
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise NotADirectoryError(f"--out {folder} is a file; the demo needs a folder")
-    os.makedirs(folder, exist_ok=True)
-    out(f"streamgmm demo: generating {size / 1e6:,.0f} MB of 2-D points in {folder}")
+    folder, created = demo_folder(args.out, args.force)
+    try:
+        return _demo(args, folder, created, size, start)
+    except BaseException:
+        if created and not os.listdir(folder):  # nothing to show: leave no empty folder
+            os.rmdir(folder)
+        raise
+
+
+def _demo(args, folder: str, created: bool, size: int, start: float) -> int:
+    new = " (a new folder)" if created else ""
+    out(f"streamgmm demo: generating {size / 1e6:,.0f} MB of 2-D points in {folder}{new}")
     data = make_data(folder, size, args.seed)
     k = len(data.truth.weights)
     out(
@@ -292,7 +341,7 @@ def cmd_demo(args) -> int:
         if not args.keep_data and os.path.exists(data.path):
             os.remove(data.path)
     kept = f"; data kept in {data.path}:{DATASET}" if args.keep_data else ""
-    out(f"  done in {time.perf_counter() - start:.1f} s{kept}")
+    out(f"  done in {time.perf_counter() - start:.1f} s; everything is in {folder}{kept}")
     return EXIT_OK
 
 

@@ -4,7 +4,8 @@ With the other modules of ``cli`` (parser, commands, the pieces they run with), 
 place that prints to stdout or chooses the exit status. Results go to
 stdout; progress, warnings and errors go to stderr, an error as one line and no
 traceback (``--debug`` shows it). Exit status: 0 done, 1 error, 2 wrong usage,
-130 interrupted.
+130 interrupted. When the reader of stdout goes away (``streamgmm info m.h5 | head -1``),
+the command ends quietly by SIGPIPE, as ``cat`` and ``grep`` do (status 141 in the shell).
 
 Inputs are opened read-only (:func:`streamgmm.read_hdf5`). An output is written
 to a temporary file in its folder and renamed into place at the end, never onto
@@ -24,7 +25,9 @@ import warnings
 from .output import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_PIPE,
     EXIT_USAGE,
+    StdoutClosed,
     UsageError,
     err,
     interrupt_requested,
@@ -81,6 +84,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # before a command started: parsing, imports
         err("streamgmm: interrupted")
         status = EXIT_INTERRUPTED
+    except StdoutClosed:
+        status = _reader_gone(console)
     finally:
         if own:  # a late Ctrl-C of the command's own process changes nothing now
             signal.signal(signal.SIGINT, signal.SIG_IGN if console else signal.default_int_handler)
@@ -106,19 +111,47 @@ def _exit_interrupted() -> None:
     os._exit(EXIT_INTERRUPTED)
 
 
+def _reader_gone(console: bool) -> int:
+    """End as a Unix filter does when its reader has gone: silently, by SIGPIPE (the shell
+    sees 141; ``set -o pipefail`` can tell a cut-short output from a finished one). Only the
+    installed command ends its process so; ``main([...])`` returns :data:`EXIT_PIPE`."""
+    if not console or not hasattr(signal, "SIGPIPE"):
+        return EXIT_PIPE
+    try:  # Python's flush of stdout at exit would report the broken pipe
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    # Python ignores SIGPIPE (a write raises BrokenPipeError instead); only now, with every
+    # file and cluster closed, does the default action end the process
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    return EXIT_PIPE  # pragma: no cover - not reached where the signal ends the process
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise StdoutClosed from None
+
+
 def _run(argv) -> int:
     parser = build_parser()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
     except UsageError as exc:
         err(f"streamgmm: error: {exc}")
         return EXIT_USAGE
     except SystemExit as exc:  # --help and --version
+        _flush_stdout()  # argparse ignores a failed write; what it buffered fails here
         return int(exc.code or 0)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+    except BrokenPipeError:
+        raise StdoutClosed from None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("streamgmm: %(levelname)s: %(message)s"))
     logger.addHandler(handler)
@@ -130,6 +163,8 @@ def _run(argv) -> int:
     except KeyboardInterrupt as exc:
         err(f"streamgmm {args.command}: {_interrupted(exc, args)}")
         return EXIT_INTERRUPTED
+    except StdoutClosed:
+        raise
     except UsageError as exc:
         err(f"streamgmm {args.command}: error: {exc}")
         return EXIT_USAGE

@@ -9,10 +9,17 @@ import sys
 import threading
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: what the shell reports for a process ended by SIGPIPE (128 + 13); ``main([...])`` called
+#: in a process that goes on returns it instead of ending the process by the signal
+EXIT_PIPE = 141
 
 
 class UsageError(Exception):
     """Wrong arguments: exit status 2."""
+
+
+class StdoutClosed(Exception):
+    """The reader of stdout has gone (``streamgmm info m.h5 | head -1``): end quietly."""
 
 
 def parse_components(text: str) -> list[int]:
@@ -34,12 +41,17 @@ def parse_components(text: str) -> list[int]:
     return sorted(ks)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 iteration"``, ``"3 iterations"``, ``"1,000 rows"``."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 def describe_model(gm) -> str:
     import numpy as np
 
     k, d = gm.means_.shape
     return (
-        f"{k} components, {d} features, {gm.covariance_type} covariances, "
+        f"{plural(k, 'component')}, {plural(d, 'feature')}, {gm.covariance_type} covariances, "
         f"{np.asarray(gm.means_).dtype}"
     )
 
@@ -47,7 +59,7 @@ def describe_model(gm) -> str:
 def fit_line(gm, iterations=None) -> str:
     state = "converged" if gm.converged_ else "did not converge"
     line = (
-        f"{state} after {gm.n_iter_} iterations (tol {gm.tol:g}); "
+        f"{state} after {plural(gm.n_iter_, 'iteration')} (tol {gm.tol:g}); "
         f"lower bound {gm.lower_bound_:.6f} (mean log-likelihood per sample)"
     )
     if iterations:
@@ -56,15 +68,25 @@ def fit_line(gm, iterations=None) -> str:
     return line
 
 
-def components_table(gm, max_features=6) -> str:
-    k, d = gm.means_.shape
-    shown = min(d, max_features)
-    more = f" ... ({d} features)" if d > shown else ""
-    lines = [f"  {'component':>9} {'weight':>7}   mean"]
+#: mean values per line of the components table; a wider mean wraps under its "["
+VALUES_PER_LINE = 6
+
+
+def components_table(gm, max_features: int | None = 6, hint: str = "--all for every one") -> str:
+    """Each component's weight and mean, heaviest first: the first ``max_features`` features
+    (all of them when None, wrapped), and a last line that says what was left out."""
     import numpy as np
 
+    k, d = gm.means_.shape
+    shown = d if max_features is None else min(d, max_features)
+    lines = [f"  {'component':>9} {'weight':>7}   mean"]
+    indent = "\n" + " " * (2 + 9 + 1 + 7 + 3 + 1)  # under the first value, after "["
     for j in np.argsort(-np.asarray(gm.weights_), kind="stable"):
-        lines.append(f"  {j:>9} {gm.weights_[j]:>7.4f}   {vector(gm.means_[j][:shown])}{more}")
+        parts = [f"{v:9.4g}" for v in gm.means_[j][:shown]]
+        rows = [" ".join(parts[i : i + VALUES_PER_LINE]) for i in range(0, shown, VALUES_PER_LINE)]
+        lines.append(f"  {j:>9} {gm.weights_[j]:>7.4f}   [{indent.join(rows)}]")
+    if shown < d:
+        lines.append(f"  (showing {shown} of {d} features of each mean; {hint})")
     return "\n".join(lines)
 
 
@@ -73,7 +95,41 @@ def vector(values, fmt="9.4g") -> str:
 
 
 def out(text: str) -> None:
-    print(text, flush=True)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise StdoutClosed from None
+
+
+class Stdout:
+    """``sys.stdout`` for the writers below the command line (CSV to ``-``): a write to a
+    reader that has gone raises :class:`StdoutClosed`.
+
+    Bytes go to ``sys.stdout.buffer`` in a loop until all are written: with an unbuffered
+    stdout (``python -u``, ``PYTHONUNBUFFERED``) that buffer is the raw file, whose write
+    can take part of a large block when the reader goes away, and a text stream would drop
+    the rest without an error.
+    """
+
+    def write(self, text: str) -> None:
+        try:
+            sys.stdout.flush()  # what print() left
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is None:
+                sys.stdout.write(text)
+                return
+            view = memoryview(text.encode(sys.stdout.encoding or "utf-8"))
+            while view:
+                view = view[buffer.write(view) or 0 :]
+        except BrokenPipeError:
+            raise StdoutClosed from None
+
+    def flush(self) -> None:
+        try:
+            sys.stdout.flush()
+            getattr(sys.stdout, "buffer", sys.stdout).flush()
+        except BrokenPipeError:
+            raise StdoutClosed from None
 
 
 def err(text: str) -> None:

@@ -61,13 +61,20 @@ def _add_fit(sub) -> None:
         "(one pass per EM iteration), and save the model to an HDF5 model file.",
     )
     _data_arguments(p)
-    p.add_argument("-k", "--n-components", type=_positive_int, required=True, metavar="K")
+    p.add_argument(
+        "-k",
+        "--n-components",
+        type=_positive_int,
+        required=True,
+        metavar="K",
+        help="number of mixture components",
+    )
     _fit_arguments(p)
     p.add_argument(
         "--checkpoint",
         metavar="PATH",
         help="write the state of the fit to PATH after each iteration (atomically); "
-        "a killed or interrupted fit continues from it with --resume",
+        "a killed or interrupted fit continues from it with --resume (default: none)",
     )
     p.add_argument(
         "--resume",
@@ -85,18 +92,27 @@ def _add_predict(sub) -> None:
         "commands:cmd_predict",
         summary="write the labels (and probabilities) of an HDF5 dataset under a model",
         description="Label each row of a 2-D HDF5 dataset with its most likely component; "
-        "the labels (/labels) and, with --proba, the responsibilities (/proba) are "
-        "computed and written block by block.",
+        "the labels and, with --proba, the responsibilities are computed and written block "
+        "by block, in the format that the extension of --out names.",
     )
     p.add_argument("model", help="a model file written by 'streamgmm fit'")
     _data_arguments(p)
     p.add_argument(
         "--proba",
         action="store_true",
-        help="also write /proba, the responsibilities (from the same read of each block)",
+        help="also write the responsibilities, one column per component (from the same "
+        "read of each block)",
     )
     _cluster_arguments(p)
-    _output_arguments(p, "the HDF5 file to write", required=True)
+    _output_arguments(
+        p,
+        "the file to write; its extension names the format: .h5 or .hdf5 (datasets /labels "
+        "and /proba, provenance in the attributes of the file), .npy (the labels; with "
+        "--proba one structured array of fields label and proba, so that one file holds "
+        "both), .csv (a header line, then label,proba_0,...), .parquet (needs pyarrow; "
+        "provenance in its metadata), or - for CSV on stdout",
+        required=True,
+    )
 
 
 def _add_info(sub) -> None:
@@ -112,6 +128,12 @@ def _add_info(sub) -> None:
         "model",
         metavar="FILE",
         help="a model file written by 'streamgmm fit' or GaussianMixture.save, or a data file",
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="print every feature of each mean, wrapped (default: the first 6, and a line "
+        "that says how many were left out)",
     )
 
 
@@ -132,10 +154,20 @@ def _add_select(sub) -> None:
         metavar="RANGE",
         help="numbers of components: 1..10, 2,4,8 or a mix",
     )
-    p.add_argument("--criterion", choices=("bic", "aic"), default="bic", help="(default: bic)")
+    p.add_argument(
+        "--criterion",
+        choices=("bic", "aic"),
+        default="bic",
+        help="the criterion that picks the best model (default: bic)",
+    )
     _fit_arguments(p)
-    _output_arguments(p, "save the best model to this file", required=False)
-    p.add_argument("--plot", metavar="PNG", help="draw the BIC and AIC curves (needs matplotlib)")
+    _output_arguments(p, "save the best model to this file (default: not saved)", required=False)
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="draw the BIC and AIC curves, each on its own axes (needs matplotlib; "
+        "default: no figure)",
+    )
 
 
 def _add_demo(sub) -> None:
@@ -146,8 +178,8 @@ def _add_demo(sub) -> None:
         summary="generate a mixture on disk, fit it out of core, and draw it",
         description="Generate a synthetic 2-D mixture as an HDF5 file, fit it out of core on "
         "this machine with a progress display, print a summary and save PNG figures "
-        "(with matplotlib) and the model in --out. The data file is removed at the end "
-        "unless --keep-data.",
+        "(with matplotlib) and the model in the folder --out. The data file is removed at "
+        "the end unless --keep-data.",
     )
     p.add_argument(
         "--size",
@@ -156,9 +188,15 @@ def _add_demo(sub) -> None:
     )
     p.add_argument(
         "--out",
-        default=DEMO_FOLDER,
         metavar="DIR",
-        help=f"folder for the data, model and figures (default: ./{DEMO_FOLDER})",
+        help="folder for the data, model and figures, created if missing; an existing one "
+        f"must be empty unless --force (default: a new folder ./{DEMO_FOLDER}, or "
+        f"./{DEMO_FOLDER}-2, ... if that exists)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="use --out even if it holds files, replacing the demo's own files there",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--keep-data", action="store_true", help="keep the generated HDF5 file")
@@ -201,18 +239,54 @@ def _data_arguments(p) -> None:
 
 
 def _fit_arguments(p) -> None:
-    p.add_argument("--covariance-type", choices=COVARIANCE_TYPES, default="full")
-    p.add_argument("--max-iter", type=int, default=100, help="(default: 100)")
+    p.add_argument(
+        "--covariance-type",
+        choices=COVARIANCE_TYPES,
+        default="full",
+        help="the shape of each component's covariance: full (any ellipsoid), tied (one "
+        "shared by all), diag (axis-aligned), spherical (a ball) (default: full)",
+    )
+    p.add_argument(
+        "--max-iter",
+        type=int,
+        default=100,
+        metavar="N",
+        help="the most EM iterations of each run (default: 100)",
+    )
     p.add_argument(
         "--tol",
         type=float,
         default=1e-3,
         help="convergence threshold on the change of the mean log-likelihood (default: 1e-3)",
     )
-    p.add_argument("--reg-covar", type=float, default=1e-6, help="(default: 1e-6)")
-    p.add_argument("--init", choices=INIT_METHODS, default="kmeans", help="(default: kmeans)")
-    p.add_argument("--n-init", type=_positive_int, default=1, help="(default: 1)")
-    p.add_argument("--random-state", type=int, default=None, metavar="SEED")
+    p.add_argument(
+        "--reg-covar",
+        type=float,
+        default=1e-6,
+        metavar="VALUE",
+        help="added to the diagonal of each covariance, to keep it positive (default: 1e-6)",
+    )
+    p.add_argument(
+        "--init",
+        choices=INIT_METHODS,
+        default="kmeans",
+        help="how the starting parameters are chosen (default: kmeans)",
+    )
+    p.add_argument(
+        "--n-init",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="runs from different starts, in the same passes; the best is kept (default: 1)",
+    )
+    p.add_argument(
+        "--random-state",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="seed of the initialisation, for a repeatable fit (default: none, a new start "
+        "each time)",
+    )
     p.add_argument(
         "--memory-limit", metavar="SIZE", help="memory budget, e.g. 4GB (default: half the memory)"
     )
@@ -222,12 +296,18 @@ def _fit_arguments(p) -> None:
 
 def _cluster_arguments(p) -> None:
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler")
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="use a running Dask scheduler, e.g. tcp://host:8786 (default: threads in this "
+        "process)",
+    )
     group.add_argument(
         "--workers",
         type=_positive_int,
         metavar="N",
-        help="start N local worker processes (listening on 127.0.0.1 only), closed at the end",
+        help="start N local worker processes (listening on 127.0.0.1 only), closed at the end "
+        "(default: threads in this process)",
     )
 
 

@@ -1,5 +1,5 @@
 """The pieces that commands run with: the estimator from the
-arguments, output checks and staging, the scheduler or cluster.
+arguments, output checks, formats and staging, the scheduler or cluster.
 """
 
 from __future__ import annotations
@@ -10,7 +10,17 @@ import os
 import tempfile
 import warnings
 
-from .output import UsageError, err
+from .output import Stdout, UsageError, err, plural
+
+#: the formats of ``predict --out``, by extension (``-``: CSV text on stdout)
+RESULT_FORMATS = {
+    ".h5": "hdf5",
+    ".hdf5": "hdf5",
+    ".npy": "npy",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+STDOUT = "-"
 
 
 def estimator_from_args(args, n_components):
@@ -96,6 +106,72 @@ def _check_writable(folder: str, out) -> None:
     os.remove(probe)
 
 
+def result_format(out: str) -> str:
+    """The format of a result file from its extension; an unknown one is a usage error, and
+    Parquet without pyarrow an error that says how to install it (both before any read)."""
+    if out == STDOUT:
+        return "stdout"
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in RESULT_FORMATS:
+        got = f"unknown extension {ext!r}" if ext else "no extension"
+        raise UsageError(
+            f"--out {out}: {got}; the extension names the format: .h5 or .hdf5 (HDF5), "
+            ".npy, .csv, .parquet, or - for CSV on stdout"
+        )
+    kind = RESULT_FORMATS[ext]
+    from .._io.results import PYARROW_HINT, have_pyarrow
+
+    if kind == "parquet" and not have_pyarrow():
+        raise ImportError(f"--out {out}: {PYARROW_HINT}")
+    return kind
+
+
+def write_results(kind: str, columns: dict, out: str, meta: dict) -> str:
+    """Write ``{"label": labels, "proba": resp}`` to ``out`` in format ``kind``, block by
+    block, with the provenance ``meta`` where the format has room for it (HDF5 and Parquet);
+    returns what was written, for the summary line."""
+    from .._io.results import column_names, write_csv, write_npy, write_parquet
+    from .._io.writing import write_new_file
+
+    if kind == "stdout":
+        write_csv(columns, Stdout())
+        return ""
+    if kind == "hdf5":
+        write_new_file({HDF5_NAMES[n]: a for n, a in columns.items()}, out, attrs=meta)
+        return _described(columns, HDF5_NAMES)
+    if kind == "npy":
+        write_npy(columns, out)
+        fields = _described(columns, {n: n for n in columns})
+        return fields if len(columns) == 1 else f"a structured array of fields {fields}"
+    if kind == "csv":
+        write_csv(columns, out)
+    else:
+        write_parquet(columns, out, metadata=meta)
+    names = column_names(columns)
+    shown = ", ".join(names) if len(names) <= 3 else f"{names[0]}, {names[1]} .. {names[-1]}"
+    return f"columns {shown}"
+
+
+#: the datasets of an HDF5 result file
+HDF5_NAMES = {"label": "/labels", "proba": "/proba"}
+
+
+def _described(columns: dict, names: dict) -> str:
+    parts = []
+    for n, a in columns.items():
+        width = f", {plural(a.shape[1], 'column')}" if a.ndim == 2 else ""
+        parts.append(f"{names[n]} ({a.dtype}{width})")
+    return " and ".join(parts)
+
+
+def save_figure(figure, path, dpi=110) -> None:
+    """Save a matplotlib figure as a PNG through the atomic writer."""
+    from .._io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, format="png")
+
+
 @contextlib.contextmanager
 def scheduler(args):
     """The local threads by default; a cluster at --scheduler, or --workers local processes."""
@@ -137,8 +213,23 @@ def _cluster(args):
             ) as cluster,
             Client(cluster) as client,
         ):
-            err(
-                f"streamgmm: {args.workers} local worker processes x {threads} threads; "
+            dashboard = (
                 f"dashboard {client.dashboard_link}"
+                if _dashboard_served()
+                else 'no dashboard (it needs bokeh: python -m pip install "streamgmm[distributed]")'
             )
+            workers = plural(args.workers, "local worker process", "local worker processes")
+            err(f"streamgmm: {workers} x {plural(threads, 'thread')}; {dashboard}")
             yield client
+
+
+def _dashboard_served() -> bool:
+    """Whether the scheduler (in this process, for a LocalCluster) serves its dashboard: the
+    same import it tries, which needs a bokeh version that distributed accepts."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a bokeh too old: said by the line itself
+            import distributed.dashboard.scheduler  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -26,7 +26,7 @@ import pytest
 import streamgmm
 from streamgmm import cli
 
-from conftest import make_blobs
+from conftest import colour_pixels, make_blobs
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -326,10 +326,27 @@ def test_sigkill_of_the_cluster_owner_leaves_no_orphans_and_resume_works(tmp_pat
 def test_workers_listen_on_loopback_only(data_file, tmp_path):
     done, listeners = _run(*_fit_args(data_file, tmp_path / "m.h5", "--workers", "2"))
     assert done.returncode == 0, done.stderr
+    # the dashboard's link only where the scheduler serves it (bokeh, the distributed extra)
+    line = next(x for x in done.stderr.splitlines() if "local worker processes" in x)
+    assert "2 local worker processes x " in line
+    if _dashboard_served():
+        assert re.search(r"dashboard http://127\.0\.0\.1:\d+/status", line), line
+    else:
+        assert line.endswith(
+            'no dashboard (it needs bokeh: python -m pip install "streamgmm[distributed]")'
+        )
     assert listeners, "the LocalCluster's sockets were not seen"
     assert listeners <= {"127.0.0.1"}, listeners
     local = streamgmm.load(tmp_path / "m.h5")
     assert local.n_iter_ > 0
+
+
+def _dashboard_served():
+    try:
+        import distributed.dashboard.scheduler  # noqa: F401 - needs bokeh
+    except ImportError:
+        return False
+    return True
 
 
 # -- F8: an input that a killed writer left half written ---------------------------------
@@ -528,8 +545,12 @@ def test_select_prints_the_table_and_saves_the_best(data_file, tmp_path, capsys)
         X = f["points"][()]
     assert gm.n_components == k_best
     assert gm.bic(X) == pytest.approx(bics[k_best], rel=1e-9, abs=0.01)
-    if _has_matplotlib():
+    if _has_matplotlib():  # BIC on the left, AIC on the right: neither hides the other
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        blue, orange = colour_pixels(plot, "C0"), colour_pixels(plot, "C1")
+        assert blue[0] > 500 and orange[1] > 500, (blue, orange)
+        assert blue[1] < 100 and orange[0] < 100, (blue, orange)
+        assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
 def _has_matplotlib():

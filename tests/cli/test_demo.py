@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +63,70 @@ def test_demo_without_matplotlib_fits_and_says_how_to_get_figures(tmp_path, caps
     assert (tmp_path / demo.DATA_FILE).exists() and (tmp_path / demo.MODEL_FILE).exists()
 
 
+@pytest.fixture
+def no_matplotlib(monkeypatch):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+
+
+def _mtimes(folder):
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+def test_demo_writes_into_a_new_folder_it_names(tmp_path, capsys, monkeypatch, no_matplotlib):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    for name in (demo.DEMO_FOLDER, f"{demo.DEMO_FOLDER}-2"):
+        assert cli.main(["demo", "--size", "1MB"]) == 0
+        out = capsys.readouterr().out
+        assert f"points in {name} (a new folder)" in out
+        assert f"everything is in {name}" in out
+        assert (tmp_path / name / demo.MODEL_FILE).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "notes.txt", demo.DEMO_FOLDER, f"{demo.DEMO_FOLDER}-2"
+    ]  # fmt: skip
+
+
+def test_demo_refuses_a_folder_with_files_unless_force(tmp_path, capsys, no_matplotlib):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "precious.txt").write_text("mine")
+    before = _mtimes(folder)
+    assert cli.main(["demo", "--size", "1MB", "--out", str(folder)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "holds files" in err and "--force" in err
+    assert _mtimes(folder) == before  # refused before anything was generated
+
+    assert cli.main(["demo", "--size", "1MB", "--out", str(folder), "--force"]) == 0
+    assert (folder / demo.MODEL_FILE).exists() and (folder / "precious.txt").read_text() == "mine"
+    assert "a new folder" not in capsys.readouterr().out
+
+    (tmp_path / "file").write_text("")
+    assert cli.main(["demo", "--size", "1MB", "--out", str(tmp_path / "file")]) == 1
+    assert "is a file; the demo needs a folder" in capsys.readouterr().err
+
+
+@pytest.mark.subprocess
+def test_ctrl_c_leaves_no_empty_demo_folder(tmp_path):
+    """Interrupted while it generates or fits, before the model is saved: exit 130, and the
+    folder the demo created for this run is gone (the data file is removed, as always)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamgmm", "demo", "--size", "64MB"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stdout.readline().startswith("streamgmm demo: generating 64 MB")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_generated_data_do_not_depend_on_the_scheduler(tmp_path):
     import dask
 
@@ -107,6 +174,13 @@ def test_out_of_core_example(tmp_path):
     assert streamgmm.load(tmp_path / "model.h5").n_iter_ == gm.n_iter_
 
 
+def test_out_of_core_example_cleans_up_its_temporary_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where TemporaryDirectory goes
+    gm = _example("out_of_core_hdf5.py")["main"](n_rows=20_000)
+    assert gm.converged_
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_model_selection_example(tmp_path):
     best = _example("model_selection.py")["main"](n_rows=5_000, max_k=6, plot=tmp_path / "b.png")
     assert best == 5
@@ -115,12 +189,15 @@ def test_model_selection_example(tmp_path):
 @pytest.mark.slow  # 10-20 s of worker start-up; test_cli covers --workers (LocalCluster) in CI
 @pytest.mark.distributed
 @pytest.mark.subprocess
-def test_dask_cluster_example():
+def test_dask_cluster_example(tmp_path):
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "dask_cluster.py"), "--rows", "20000"],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr
     assert "local threads and cluster agree" in done.stdout
+    # its data file's folder is removed; Dask's workers keep their own scratch folder there
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("streamgmm-example")]

@@ -148,9 +148,11 @@ def test_cli_predict_and_demo_on_a_full_disk(small_disk, tmp_path):
     streamgmm.GaussianMixture(2, random_state=0).fit(rng.randn(500, 2)).save(model)
     small_disk.fill(free=500_000)
     exe = [sys.executable, "-m", "streamgmm"]
+    predict = ["predict", str(model), str(data), "--dataset", "/points", "--proba", "--out"]
     for argv in (
-        ["predict", str(model), str(data), "--dataset", "/points", "--proba",
-         "--out", str(small_disk / "labels.h5")],
+        [*predict, str(small_disk / "labels.h5")],
+        [*predict, str(small_disk / "labels.npy")],  # refused before computing
+        [*predict, str(small_disk / "labels.csv")],  # refused from a lower bound of its size
         ["demo", "--size", "8MB", "--out", str(small_disk / "demo")],
     ):  # fmt: skip
         done = subprocess.run([*exe, *argv], capture_output=True, text=True, timeout=300)
