@@ -150,7 +150,7 @@ def run_em_many(
         going = f" ({len(active)} of {len(runs)} runs going)" if len(runs) > 1 else ""
         progress.phase(f"EM iteration {n_iter}{going}")
         updates, seconds = _one_pass(source, active, reg_covar)
-        _report(updates, n_iter, seconds, source.nbytes, going)
+        line = _report_line(updates, n_iter, seconds, source.nbytes, going)
         for r, lower_bound, params in updates:
             change = _next_iteration(r, lower_bound, params, tol=tol, max_iter=max_iter)
             if reporter is not None:
@@ -163,10 +163,11 @@ def run_em_many(
                 stopped = (bool(callback(info)) and not r.converged) or stopped
         if after_iteration is not None:
             after_iteration(runs)
+        progress.note(line)  # once the iteration is done and saved
     return stopped
 
 
-def _report(updates, n_iter, seconds, nbytes, going) -> None:
+def _report_line(updates, n_iter, seconds, nbytes, going) -> str:
     """The progress display's line for one EM iteration (one run: its bound and change)."""
     best = max(updates, key=lambda u: u[1])
     bound = f"lower bound {best[1]:.6f}"
@@ -174,7 +175,7 @@ def _report(updates, n_iter, seconds, nbytes, going) -> None:
         change = best[1] - best[0].lower_bound
         bound += f", change {change:.2e}" if math.isfinite(change) else ""
     speed = progress.rate(nbytes, seconds)
-    progress.note(f"EM iteration {n_iter}{going}: {bound}; {seconds:.2f} s, {speed}")
+    return f"EM iteration {n_iter}{going}: {bound}; {seconds:.2f} s, {speed}"
 
 
 def _one_pass(source: DataSource, active: list[EMRun], reg_covar: float):
