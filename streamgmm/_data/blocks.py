@@ -185,9 +185,8 @@ def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, wi
                 return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
             return zero.with_problem(row_offset + bad, -1, NONFINITE_DENSITY)
         return SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
-    row, col = kernels.first_nonfinite(X)
-    if row >= 0:
-        return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
+    # k-means: a NaN or inf makes the block's statistics non-finite, so X is checked only
+    # then (as above), in _checked
     nk, means, m2, score = assigner.statistics(X, w, covariance_type, with_m2)
     stats = SuffStats(covariance_type, nk, means, m2, float(score), float(w.sum()), n)
     return _checked(stats, X, row_offset, zero)
@@ -201,17 +200,19 @@ def block_statistics_from_resp(X, sample_weight, row_offset, resp, covariance_ty
     zero = SuffStats.zero(covariance_type, resp.shape[1], d)
     if n == 0:
         return zero
-    row, col = kernels.first_nonfinite(X)
-    if row >= 0:
-        return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
     w = as_weight_array(sample_weight, n)
     return _checked(statistics_from_resp(X, w, resp, covariance_type), X, row_offset, zero)
 
 
 def _checked(stats: SuffStats, X, row_offset: int, zero: SuffStats) -> SuffStats:
-    if not _finite(stats):  # squares beyond float64: name the row, as the E-step does
-        return zero.with_problem(row_offset + overflowing_row(X), -1, NONFINITE_DENSITY)
-    return stats
+    """``stats``, or the block's first bad value (NaN or inf) or first row whose squares
+    overflow float64, when the statistics are not finite."""
+    if _finite(stats):
+        return stats
+    row, col = kernels.first_nonfinite(X)
+    if row >= 0:
+        return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
+    return zero.with_problem(row_offset + overflowing_row(X), -1, NONFINITE_DENSITY)
 
 
 def _finite(stats: SuffStats) -> bool:

@@ -101,9 +101,9 @@ def fused_infer(X, means, prec, log_const, diagonal, log_prob, log_resp, resp, l
         log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp, top, untracked)
         if labels.shape[0]:
             _argmax_rows(lp, best, best_value)
-            labels[i0 : i0 + tn] = best[:tn]
-            for t in range(tn):  # every density 0 or NaN: squares beyond float64
-                if bad < 0 and not np.isfinite(best_value[t]):
+            for t in range(tn):  # a loop, not a slice assignment: that one's shape-checking
+                labels[i0 + t] = best[t]  # error path compiled for 1.7 s (str, repr)
+                if bad < 0 and not np.isfinite(best_value[t]):  # squares beyond float64
                     bad = i0 + t
         if floats:
             _log_sum_exp(lp, top, total, shifted, buf)

@@ -21,15 +21,17 @@ def first_nonfinite(X):
     with early exit, 0.6-0.7 ms this way (it reads 16 MB: memory-bound now).
     """
     n, d = X.shape
-    flat = X.ravel()  # a view of a C-contiguous X (every caller's), else a copy in C order
-    for start in range(0, n * d, _CHUNK):
-        stop = min(start + _CHUNK, n * d)
-        acc = flat[start] - flat[start]
-        for i in range(start + 1, stop):
-            acc += flat[i] - flat[i]
+    rows = max(1, _CHUNK // max(d, 1))
+    for start in range(0, n, rows):  # rows, not X.ravel(): a reshape compiles its error
+        stop = min(start + rows, n)  # path (str and repr of shapes, ~1 s cold)
+        acc = X[start, 0] - X[start, 0]
+        for i in range(start, stop):
+            for j in range(d):
+                acc += X[i, j] - X[i, j]
         if acc == 0.0:
             continue
         for i in range(start, stop):
-            if not np.isfinite(flat[i]):
-                return i // d, i % d
+            for j in range(d):
+                if not np.isfinite(X[i, j]):
+                    return i, j
     return -1, -1

@@ -107,7 +107,8 @@ def responsibilities(lp, wt, tn, top, total, buf):
     for k in range(n_components):
         for t in range(TILE):
             lp[k, t] -= top[t]
-    exp_nonpositive(lp.reshape(n_components * TILE), buf)
+    for k in range(n_components):  # row by row: a reshape compiles its error path (~1 s)
+        exp_nonpositive(lp[k], buf[:TILE])
     total[:] = 0.0
     for k in range(n_components):
         for t in range(TILE):
