@@ -1,0 +1,155 @@
+"""First contact (issue 17): cold compile, import, --help and small fits, beside scikit-learn.
+
+    python benchmarks/bench_first_contact.py            # everything (about 2 minutes)
+    python benchmarks/bench_first_contact.py --quick    # fewer repeats
+
+1. *Cold first fit*: a fresh process with an empty Numba cache (``NUMBA_CACHE_DIR`` set to
+   a new folder) fits 20,000 x 16, K=16 full (5 iterations) and scores it; then a second
+   process with the cache it filled does the same (warm). Target: cold <= 3 s.
+2. *import streamgmm* and *streamgmm --help*: wall time of a fresh process, minus that of
+   ``python -c pass`` (the interpreter's own start-up). Targets: <= 0.5 s each.
+3. *Small fits*: ``fit(X).score(X)`` on 200 x 2 (K=3), 2,000 x 8 (K=4) and 20,000 x 16
+   (K=16), median of ``--repeats`` in this process, scikit-learn's
+   ``GaussianMixture`` with the same settings beside it. Target: ratio <= 1.
+4. *GridSearchCV* over n_components 1..6 and two covariance types on 20,000 x 8, with
+   ``n_jobs=1`` and ``n_jobs=2``. Target: n_jobs=2 faster.
+
+Every streamgmm figure is taken with scikit-learn's BLAS threads as they are (OpenBLAS
+and MKL use every core by default), as a user would run both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+COLD = r"""
+import time, warnings
+t0 = time.perf_counter()
+import numpy as np
+import streamgmm
+X = np.random.RandomState(0).randn(20000, 16) + np.random.RandomState(1).randint(0, 4, (20000, 1))
+warnings.simplefilter("ignore")
+t1 = time.perf_counter()
+gm = streamgmm.GaussianMixture(16, random_state=0, max_iter=5).fit(X)
+t2 = time.perf_counter()
+gm.score(X)
+t3 = time.perf_counter()
+print(f"{t2 - t1:.3f} {t3 - t2:.3f}")
+"""
+
+
+def _wall(cmd, env=None, repeats=3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True, env=env)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def cold_and_warm() -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        env.pop("STREAMGMM_NO_CACHE", None)
+        rows = []
+        for label in ("cold (empty Numba cache)", "warm (the cache it filled)"):
+            out = subprocess.run([sys.executable, "-c", COLD], capture_output=True, text=True,
+                                 env=env, check=True)  # fmt: skip
+            fit, score = (float(v) for v in out.stdout.split())
+            rows.append((label, fit, score))
+    print("| first call, 20,000 x 16, K=16 full | fit (5 iterations) | score | target |")
+    print("|---|---:|---:|---|")
+    for label, fit, score in rows:
+        target = "fit + score <= 3 s" if label.startswith("cold") else ""
+        print(f"| {label} | {fit:.2f} s | {score:.2f} s | {target} |")
+
+
+def start_up(repeats: int) -> None:
+    base = _wall([sys.executable, "-c", "pass"], repeats=repeats)
+    imp = _wall([sys.executable, "-c", "import streamgmm"], repeats=repeats) - base
+    est = _wall([sys.executable, "-c", "from streamgmm import GaussianMixture"], repeats=repeats)
+    helps = _wall([sys.executable, "-m", "streamgmm", "--help"], repeats=repeats) - base
+    print("\n| start-up (minus `python -c pass`) | seconds | target |")
+    print("|---|---:|---|")
+    print(f"| import streamgmm | {imp:.3f} | <= 0.5 |")
+    print(f"| from streamgmm import GaussianMixture (numba, dask, scikit-learn) | "
+          f"{est - base:.3f} | |")  # fmt: skip
+    print(f"| streamgmm --help | {helps:.3f} | <= 0.5 |")
+
+
+def _timed(fn, repeats) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def small_fits(repeats: int) -> None:
+    from sklearn.mixture import GaussianMixture as SK
+
+    import streamgmm
+
+    print("\n| fit(X).score(X) | streamgmm ms | scikit-learn ms | ratio (ours / theirs) |")
+    print("|---|---:|---:|---:|")
+    for n, d, k in ((200, 2, 3), (2000, 8, 4), (20000, 16, 16)):
+        rng = np.random.RandomState(0)
+        X = rng.randn(n, d) + rng.randint(0, 4, (n, 1)) * 3.0
+        times = {}
+        for name, cls in (("ours", streamgmm.GaussianMixture), ("sk", SK)):
+
+            def run(cls=cls, k=k, X=X):
+                return cls(k, random_state=0).fit(X).score(X)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run()  # compiled, imported, warmed up
+                times[name] = _timed(run, repeats)
+        ratio = times["ours"] / times["sk"]
+        print(f"| {n:,} x {d}, K={k} | {times['ours'] * 1e3:.1f} | {times['sk'] * 1e3:.1f} | "
+              f"{ratio:.2f} |")  # fmt: skip
+
+
+def grid_search(repeats: int) -> None:
+    from sklearn.model_selection import GridSearchCV
+
+    import streamgmm
+
+    X = np.random.RandomState(0).randn(20_000, 8)
+    grid = {"n_components": list(range(1, 7)), "covariance_type": ["full", "diag"]}
+    print("\n| GridSearchCV, 12 settings x 5 folds, 20,000 x 8 | seconds |")
+    print("|---|---:|")
+    for jobs in (1, 2):
+        search = GridSearchCV(streamgmm.GaussianMixture(random_state=0), grid, n_jobs=jobs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            search.fit(X)  # the workers start and load the kernels once
+            seconds = _timed(lambda s=search: s.fit(X), repeats)
+        print(f"| n_jobs={jobs} | {seconds:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args()
+    repeats = args.repeats or (3 if args.quick else 9)
+    print(f"(load average before: {os.getloadavg()[0]:.2f})\n")
+    cold_and_warm()
+    start_up(3)
+    small_fits(repeats)
+    grid_search(1 if args.quick else 3)
+    print(f"\n(load average after: {os.getloadavg()[0]:.2f})")
+
+
+if __name__ == "__main__":
+    main()
