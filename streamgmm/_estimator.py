@@ -87,6 +87,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     cache : bool or "auto", default="auto"
         Keep the blocks in memory after the first pass: "auto" when all of them fit in half
         the budget, so later iterations read nothing.
+    missing : {"error", "em"}, default="error"
+        "error": a NaN or infinity in X is refused, naming its row and column. "em": a NaN
+        marks a missing entry (missing at random) and ``fit`` maximises the observed-data
+        likelihood by exact EM; the other methods use each row's observed coordinates, and
+        :meth:`impute` fills the NaN in. An infinity is still an error.
 
     Attributes
     ----------
@@ -124,6 +129,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk_size: int | Literal["auto"] = "auto",
         memory_limit: Any = "auto",
         cache: bool | Literal["auto"] = "auto",
+        missing: Literal["error", "em"] = "error",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -142,6 +148,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.memory_limit = memory_limit
         self.cache = cache
+        self.missing = missing
 
     # -- fitting ---------------------------------------------------------------------
 
@@ -315,6 +322,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         mean, n = self._log_lik_and_n(X, sample_weight)
         return -2 * mean * n + 2 * self._n_parameters()
 
+    def impute(self, X: MatrixLike) -> np.ndarray | da.Array:
+        """A copy of X with each NaN replaced by its conditional expectation under the model.
+
+        For a row with observed coordinates o and missing ones m, the value is
+        ``sum_k p(k | x_o) E[x_m | x_o, k]``; a row with no observed entry gets
+        ``sum_k weights_[k] * means_[k]``. Observed entries are unchanged bit for bit. Any
+        fitted model imputes, whatever its ``missing`` setting.
+
+        Parameters
+        ----------
+        X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+            NaN marks the missing entries; an infinity raises ``ValueError``.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            float32 when X is, float64 otherwise; a lazy Dask array for Dask or HDF5
+            input, computed block by block.
+        """
+        imputed, _, lazy = self._infer(X, "imputed", missing="em")
+        return self._finish(imputed, lazy)
+
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture, with scikit-learn's random calls.
 
@@ -373,6 +402,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             sample_weight=sample_weight,
             min_samples=2,
             memory_limit=self.memory_limit,
+            missing=self.missing,
         )
         names = feature_names(X)
         settings = self.get_params(deep=False)
@@ -460,9 +490,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             np.asarray(self.precisions_cholesky_, dtype=np.float64),
         )
 
-    def _infer(self, X, what, sample_weight=None):
+    def _infer(self, X, what, sample_weight=None, missing=None):
         """(lazy per-row ``what``, see ``inference_array``; the source; whether X was a lazy
-        input)."""
+        input). ``missing`` overrides the model's setting (``impute`` takes NaN as missing)."""
+        missing = self.missing if missing is None else missing
         check_is_fitted(self)
         lazy = isinstance(X, da.Array) or hasattr(X, "id") and hasattr(X, "file")
         source = as_source(
@@ -470,10 +501,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             chunk_size=self.chunk_size,
             n_components=self.n_components,
             sample_weight=sample_weight,
+            missing=missing,
         )
         # scikit-learn's feature-name warnings and n_features message, from metadata only.
         validate_data(self, X, skip_check_array=True, reset=False)
-        assigner = ModelAssigner(self._current_params(), self.covariance_type)
+        assigner = ModelAssigner(self._current_params(), self.covariance_type, missing)
         return inference_array(source, assigner, what), source, lazy
 
     def _out_dtype(self, source) -> type:
@@ -486,9 +518,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return arr if lazy else arr.compute()
 
     def _log_lik_and_n(self, X, sample_weight) -> tuple[float, float]:
-        """(mean log-likelihood per unit weight, total weight) of X, in one pass."""
+        """(mean log-likelihood per unit weight, total weight) of X, in one pass; with
+        ``missing="em"`` of the rows with an observed entry (the rows a fit uses)."""
         log_prob, source, _ = self._infer(X, "log_prob", sample_weight)
         w = source.sample_weight
+        if self.missing == "em":  # counted in the same read of each block as log_prob
+            used = ~da.isnan(source.array).all(axis=1)
+            w = used.astype(np.float64) if w is None else w * used
         if w is None:
             return float(log_prob.mean().compute()), float(source.n_samples)
         total, weight = da.compute((log_prob * w).sum(), w.sum())

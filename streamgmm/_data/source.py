@@ -61,6 +61,8 @@ class DataSource:
     in_memory: bool = False  # a NumPy array already in RAM: nothing to cache
     cached: bool = False
     watched: dict = field(default_factory=dict)  # file -> (size, mtime_ns) when opened
+    missing: str = "error"  # "em": a NaN marks a missing entry (missing at random)
+    left_out: int | None = None  # with missing="em": rows with no observed entry, once known
     _total_weight: float | None = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -247,8 +249,10 @@ def as_source(
     min_samples=1,
     what="X",
     memory_limit="auto",
+    missing="error",
 ) -> DataSource:
-    """Validate metadata and wrap X (NumPy, memmap, Dask, h5py) as a :class:`DataSource`."""
+    """Validate metadata and wrap X (NumPy, memmap, Dask, h5py) as a :class:`DataSource`;
+    with ``missing="em"`` its NaN are missing values."""
     arr, name, files, watched = _as_dask(
         X, chunk_size, n_components, what, min_samples, memory_limit
     )
@@ -263,6 +267,7 @@ def as_source(
         arr = arr.rechunk({1: -1})
     in_memory = isinstance(X, np.ndarray) and memmap_reference(X) is None
     source = DataSource(arr, _weights_source(sample_weight, arr), name, files, in_memory)
+    source.missing = missing
     source.watched.update({p: file_stat(p) for p in watched})
     return source
 

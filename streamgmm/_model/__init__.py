@@ -14,6 +14,7 @@ from .mstep import (
 from .stats import NONFINITE_DENSITY, NONFINITE_INPUT, OK, SuffStats, merge_all
 from .validation import (
     INIT_METHODS,
+    MISSING_MODES,
     FieldError,
     InvalidParameterError,
     check_fitted_parameters,
@@ -28,6 +29,7 @@ from .validation import (
 __all__ = [
     "COVARIANCE_TYPES",
     "INIT_METHODS",
+    "MISSING_MODES",
     "NK_GUARD",
     "NONFINITE_DENSITY",
     "NONFINITE_INPUT",

@@ -1,0 +1,199 @@
+"""A block with missing values (``missing="em"``): each row to the kernel that fits it.
+
+With ``missing="em"`` a NaN marks a missing entry (missing at random) and only an infinity
+is bad input. A block without NaN takes the fused path exactly as with ``missing="error"``,
+so data without NaN give the same model bit for bit. Otherwise the rows split three ways:
+
+* complete rows go to the fused kernels, gathered into a block of their own (their speed
+  is today's);
+* incomplete rows go to the incomplete-row kernels (``_kernels/incomplete*.py``); for full
+  and tied models they are first sorted by their pattern of missing coordinates (a
+  bitmask, stable), so that a pattern's conditional factors are computed once per
+  component and tile, and applied to its rows with rows as the SIMD dimension;
+* rows with no observed entry are left out: they carry no information on the parameters,
+  and their count and weight are left out of the statistics too, so the lower bound is
+  the mean log-likelihood of the rows used (the caller warns, counting them).
+
+The parts' statistics merge with the Chan update, as blocks do. Temporaries: a bitmask and
+a count per row, the row indices, and one gathered copy of the block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+from .. import _kernels as kernels
+from .._model import NONFINITE_DENSITY, NONFINITE_INPUT, SuffStats, get_covariance, merge_all
+
+
+@dataclass
+class RowSplit:
+    """The rows of a block by what is missing (indices into the block)."""
+
+    complete: np.ndarray  # no NaN, in block order
+    incomplete: np.ndarray  # some NaN; sorted by pattern when asked
+    empty: np.ndarray  # every entry NaN
+    infinite: tuple = (-1, -1)  # (row, col) of the first infinity, which is an error
+
+
+def split_rows(X: np.ndarray, by_pattern: bool) -> RowSplit | None:
+    """How a kernel-ready block splits, or None when it holds no NaN or infinity."""
+    if kernels.first_nonfinite(X)[0] < 0:  # vectorised: the usual block stops here
+        return None
+    n, d = X.shape
+    keys = np.empty((n, (d + 63) // 64), np.uint64)
+    n_missing = np.empty(n, np.int64)
+    row, col = kernels.nan_patterns(X, keys, n_missing)
+    none = np.empty(0, np.int64)
+    if row >= 0:
+        return RowSplit(none, none, none, (int(row), int(col)))
+    incomplete = np.flatnonzero((n_missing > 0) & (n_missing < d))
+    if by_pattern and incomplete.size:
+        mine = keys[incomplete]
+        if mine.shape[1] == 1:
+            order = np.argsort(mine[:, 0], kind="stable")
+        else:
+            order = np.lexsort(mine.T[::-1])  # stable, first word most significant
+        incomplete = incomplete[order]
+    return RowSplit(np.flatnonzero(n_missing == 0), incomplete, np.flatnonzero(n_missing == d))
+
+
+def _rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A gathered copy of some rows, read-only: the kernels see read-only arrays (one
+    compilation per dtype, see ``blocks.readonly``)."""
+    out = a[rows]
+    out.flags.writeable = False
+    return out
+
+
+def _incomplete_statistics(assigner, X, w, with_m2):
+    """(nk, means, m2 (K, d, d) or None, log_lik, bad) of incomplete rows."""
+    k, d = assigner.means.shape
+    nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
+    if assigner.diagonal:
+        log_lik, bad = kernels.incomplete_diag_block(
+            X, w, assigner.means, assigner.fused_prec, assigner.log_const, with_m2, nk, means, m2
+        )
+    else:
+        log_lik, bad = kernels.incomplete_block(
+            X, w, assigner.means, assigner.fused_prec, assigner.lam, assigner.log_const,
+            assigner.shared, with_m2, nk, means, m2,
+        )  # fmt: skip
+    return nk, means, m2 if with_m2 else None, log_lik, bad
+
+
+def missing_statistics(X, w, row_offset, covariance_type, assigner, split, with_m2):
+    """Statistics of a block with NaN (``split``): its complete rows by the fused kernel,
+    its incomplete rows by the incomplete-row kernels, merged; rows with no observed entry
+    left out. The first problem found is named by its global row."""
+    k, d = assigner.means.shape
+    zero = SuffStats.zero(covariance_type, k, d, with_m2)
+    if split.infinite[0] >= 0:
+        row, col = split.infinite
+        return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
+    parts, problems = [], []
+    for rows, fused in ((split.complete, True), (split.incomplete, False)):
+        if rows.size == 0:
+            continue
+        Xp, wp = _rows(X, rows), _rows(w, rows)
+        if fused:  # finite rows: a non-finite density means values too large
+            nk, means, m2, log_lik, bad = assigner.statistics(Xp, wp, with_m2)
+        else:
+            nk, means, m2, log_lik, bad = _incomplete_statistics(assigner, Xp, wp, with_m2)
+            m2 = get_covariance(covariance_type).fused_m2(m2) if with_m2 else None
+        if bad >= 0:
+            problems.append(int(rows[bad]))
+            continue
+        parts.append(
+            SuffStats(covariance_type, nk, means, m2, float(log_lik), float(wp.sum()), rows.size)
+        )
+    if problems:
+        return zero.with_problem(row_offset + min(problems), -1, NONFINITE_DENSITY)
+    return merge_all(parts) if parts else zero
+
+
+def _outputs(n: int, k: int, what) -> dict:
+    """The inference outputs ``what`` with n rows, the others with 0 (skipped by kernels)."""
+    rows = {name: n if name in what else 0 for name in ("log_prob", "log_resp", "proba", "labels")}
+    return {
+        "log_prob": np.empty(rows["log_prob"]),
+        "log_resp": np.empty((rows["log_resp"], k)),
+        "proba": np.empty((rows["proba"], k)),
+        "labels": np.empty(rows["labels"], np.int64),
+    }
+
+
+def _prior_outputs(assigner, out: dict, rows: np.ndarray) -> None:
+    """Rows with no observed entry: their marginal density is 1, so log p = log sum pi,
+    the responsibilities are the weights and the label the heaviest component."""
+    log_w = assigner.log_weights
+    log_norm = float(logsumexp(log_w))
+    values = {
+        "log_prob": log_norm,
+        "log_resp": log_w - log_norm,
+        "proba": np.exp(log_w - log_norm),
+        "labels": int(np.argmax(log_w)),
+    }
+    for name, arr in out.items():
+        if arr.shape[0]:
+            arr[rows] = values[name]
+
+
+def missing_infer(X, assigner, what, split):
+    """The outputs ``what`` of a block with NaN, from the observed coordinates of each row,
+    and the first row whose density is not finite, or -1."""
+    n, k = X.shape[0], assigner.n_components
+    out, bad = _outputs(n, k, what), []
+    if split.complete.size:
+        parts, b = assigner.infer(_rows(X, split.complete), what)
+        for name, part in zip(what, parts, strict=True):
+            out[name][split.complete] = part
+        bad.append(-1 if b < 0 else int(split.complete[b]))
+    rows = split.incomplete
+    if rows.size:
+        part = _outputs(rows.size, k, what)
+        args = (assigner.means, assigner.fused_prec)
+        if assigner.diagonal:
+            b = kernels.incomplete_diag_infer(
+                _rows(X, rows), *args, assigner.log_const, *part.values()
+            )
+        else:
+            b = kernels.incomplete_infer(
+                _rows(X, rows), *args, assigner.lam, assigner.log_const, assigner.shared,
+                *part.values(),
+            )  # fmt: skip
+        for name in what:
+            out[name][rows] = part[name]
+        bad.append(-1 if b < 0 else int(rows[b]))
+    _prior_outputs(assigner, out, split.empty)
+    found = [b for b in bad if b >= 0]
+    return [out[name] for name in what], min(found) if found else -1
+
+
+def impute_rows(X, assigner, split):
+    """A copy of the block with each NaN replaced by sum_k p(k | x_o) x_hat_k,m (rows with
+    no observed entry: sum_k pi_k mu_k), and the first row whose density is not finite or
+    -1. Observed entries are copied unchanged; imputed values are rounded to X's dtype."""
+    out = X.copy()
+    if split is None:
+        return out, -1
+    rows = split.incomplete
+    bad = -1
+    if rows.size:
+        part = out[rows]
+        args = (_rows(X, rows), assigner.means, assigner.fused_prec)
+        if assigner.diagonal:
+            bad = kernels.incomplete_diag_impute(*args, assigner.log_const, part)
+        else:
+            bad = kernels.incomplete_impute(
+                *args, assigner.lam, assigner.log_const, assigner.shared, part
+            )
+        out[rows] = part
+        bad = -1 if bad < 0 else int(rows[bad])
+    if split.empty.size:
+        weights = np.exp(assigner.log_weights - logsumexp(assigner.log_weights))
+        out[split.empty] = weights @ assigner.means
+    return out, bad
