@@ -20,9 +20,10 @@ import math
 import numpy as np
 
 from .densities import LOG_2PI
+from .incomplete import load_rows
 from .infer import tile_outputs
 from .jit import jit
-from .tile import TILE, load_tile, responsibilities
+from .tile import TILE, responsibilities
 from .tile_moments import scatter_diag, tile_mean
 
 
@@ -77,13 +78,13 @@ def _merge(k, n_t, mean_t, S, nk, run_mean, run_m2, with_m2):
 
 @jit
 def incomplete_diag_block(
-    X, sample_weight, means, prec, log_const, with_m2, nk, mean_out, m2_out
+    X, rows, sample_weight, means, prec, log_const, with_m2, nk, mean_out, m2_out
 ):  # fmt: skip
-    """``fused.fused_block`` for diagonal precisions (K, 1, d) and rows with missing values
-    (NaN), in any order: nk, the means of the filled rows and the diagonal of their second
-    moments plus the conditional variances (zeros elsewhere in m2_out). Returns (log_lik,
-    first row whose log p is not finite or -1)."""
-    n, d = X.shape
+    """``fused.fused_block`` for diagonal precisions (K, 1, d) and the rows X[rows] with
+    missing values (NaN), in any order: nk, the means of the filled rows and the diagonal
+    of their second moments plus the conditional variances (zeros elsewhere in m2_out).
+    Returns (log_lik, first position in ``rows`` whose log p is not finite, or -1)."""
+    n, d = rows.shape[0], X.shape[1]
     n_components = means.shape[0]
     Xt, wt = np.empty((d, TILE), X.dtype), np.empty(TILE)
     lp, buf = np.empty((n_components, TILE)), np.empty(n_components * TILE)
@@ -94,7 +95,7 @@ def incomplete_diag_block(
     nk[:] = 0.0
     log_lik = 0.0
     for i0 in range(0, n, TILE):
-        tn = load_tile(X, sample_weight, i0, Xt, wt)
+        tn = load_rows(X, rows, sample_weight, i0, Xt, wt)
         _log_densities(Xt, means, prec, log_const, lp, top, sq, adj)
         ll, bad = responsibilities(lp, wt, tn, top, total, buf)
         if bad >= 0:
@@ -118,12 +119,13 @@ def incomplete_diag_block(
 
 
 @jit
-def incomplete_diag_infer(X, means, prec, log_const, log_prob, log_resp, resp, labels):
-    """``infer.fused_infer`` for diagonal precisions (K, 1, d) and rows with missing values,
-    from the observed coordinates of each row."""
-    n, d = X.shape
+def incomplete_diag_infer(X, rows, means, prec, log_const, log_prob, log_resp, resp, labels):
+    """``infer.fused_infer`` for diagonal precisions (K, 1, d) and the rows X[rows] with
+    missing values, from the observed coordinates of each row (outputs: one row per
+    position in ``rows``)."""
+    n, d = rows.shape[0], X.shape[1]
     n_components = means.shape[0]
-    ones = np.ones(n)
+    ones = np.ones(X.shape[0])
     Xt, wt = np.empty((d, TILE), X.dtype), np.empty(TILE)
     lp, top, total = np.empty((n_components, TILE)), np.empty(TILE), np.empty(TILE)
     sq, adj = np.empty(TILE), np.empty(TILE)
@@ -131,7 +133,7 @@ def incomplete_diag_infer(X, means, prec, log_const, log_prob, log_resp, resp, l
     best, best_value = np.empty(TILE, np.int64), np.empty(TILE)
     bad = -1
     for i0 in range(0, n, TILE):
-        tn = load_tile(X, ones, i0, Xt, wt)
+        tn = load_rows(X, rows, ones, i0, Xt, wt)
         _log_densities(Xt, means, prec, log_const, lp, top, sq, adj)
         t = tile_outputs(
             i0, tn, lp, top, total, shifted, buf, best, best_value, log_prob, log_resp, resp,
@@ -142,17 +144,18 @@ def incomplete_diag_infer(X, means, prec, log_const, log_prob, log_resp, resp, l
 
 
 @jit
-def incomplete_diag_impute(X, means, prec, log_const, out):
-    """Each missing entry of ``out`` (a copy of X) set to sum_k p(k | x_o) mu_k,j. Returns
-    the first row whose log p is not finite, or -1 (nothing written from there)."""
-    n, d = X.shape
+def incomplete_diag_impute(X, rows, means, prec, log_const, out):
+    """Each missing entry of the rows out[rows] (out: a copy of X) set to sum_k p(k | x_o)
+    mu_k,j. Returns the first position in ``rows`` whose log p is not finite, or -1
+    (nothing written from there)."""
+    n, d = rows.shape[0], X.shape[1]
     n_components = means.shape[0]
-    ones = np.ones(n)
+    ones = np.ones(X.shape[0])
     Xt, wt = np.empty((d, TILE), X.dtype), np.empty(TILE)
     lp, buf = np.empty((n_components, TILE)), np.empty(n_components * TILE)
     top, total, sq, adj = np.empty(TILE), np.empty(TILE), np.empty(TILE), np.empty(TILE)
     for i0 in range(0, n, TILE):
-        tn = load_tile(X, ones, i0, Xt, wt)
+        tn = load_rows(X, rows, ones, i0, Xt, wt)
         _log_densities(Xt, means, prec, log_const, lp, top, sq, adj)
         _, bad = responsibilities(lp, wt, tn, top, total, buf)
         if bad >= 0:
@@ -163,5 +166,5 @@ def incomplete_diag_impute(X, means, prec, log_const, out):
                     acc = 0.0
                     for k in range(n_components):
                         acc += lp[k, t] * means[k, j]
-                    out[i0 + t, j] = acc
+                    out[rows[i0 + t], j] = acc
     return -1

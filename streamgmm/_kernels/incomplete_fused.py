@@ -17,10 +17,11 @@ from .incomplete import (
     find_runs,
     incomplete_log_densities,
     incomplete_workspace,
+    load_rows,
 )
 from .infer import tile_outputs
 from .jit import jit
-from .tile import TILE, load_tile, responsibilities
+from .tile import TILE, responsibilities
 from .tile_moments import centred_diffs, chan_add, finish, scatter, tile_mean
 
 
@@ -40,17 +41,18 @@ def _tile_moments(ws, n_runs, means, with_m2, nk, mean_out, m2_out, zero, mean_t
 
 @jit
 def incomplete_block(
-    X, sample_weight, means, prec, lam, log_const, shared, with_m2, nk, mean_out, m2_out
+    X, rows, sample_weight, means, prec, lam, log_const, shared, with_m2, nk, mean_out, m2_out
 ):  # fmt: skip
-    """``fused.fused_block`` for rows with missing values (NaN), grouped by pattern.
+    """``fused.fused_block`` for the rows X[rows] with missing values (NaN), ``rows`` grouped
+    by pattern; ``sample_weight`` is X's.
 
     ``prec`` (K, d, d) float64 precision Cholesky factors U, ``lam`` (K, d, d) the
     precisions U U^T, ``shared``: one precision for all (tied). Writes nk (K,), the
     weighted means of the filled rows (K, d) and, with ``with_m2``, their centred second
     moments plus the summed conditional covariances (K, d, d). Returns (sum_i w_i log
-    p(x_i,o), first row whose log p is not finite or -1).
+    p(x_i,o), first position in ``rows`` whose log p is not finite, or -1).
     """
-    n, d = X.shape
+    n, d = rows.shape[0], X.shape[1]
     n_components = means.shape[0]
     ws = incomplete_workspace(X, n_components)
     zero, mean_t, delta = np.zeros(d), np.empty(d), np.empty(d)
@@ -60,9 +62,9 @@ def incomplete_block(
     m2_out[:] = 0.0
     log_lik = 0.0
     for i0 in range(0, n, TILE):
-        tn = load_tile(X, sample_weight, i0, ws.Xt, ws.wt)
+        tn = load_rows(X, rows, sample_weight, i0, ws.Xt, ws.wt)
         n_runs = find_runs(ws)
-        bad = incomplete_log_densities(ws, n_runs, means, prec, lam, log_const, shared)
+        bad = incomplete_log_densities(ws, n_runs, means, prec, lam, log_const)
         if bad >= 0:
             return 0.0, i0 + min(bad, tn - 1)
         ll, bad = responsibilities(ws.lp, ws.wt, tn, ws.top, ws.total, ws.buf)
@@ -79,21 +81,22 @@ def incomplete_block(
 
 
 @jit
-def incomplete_infer(X, means, prec, lam, log_const, shared, log_prob, log_resp, resp, labels):
-    """``infer.fused_infer`` for rows with missing values, grouped by pattern: each output
-    from the observed coordinates of each row. Returns the first row whose log p is not
-    finite (or whose Lam_mm is not positive definite), or -1."""
-    n = X.shape[0]
+def incomplete_infer(X, rows, means, prec, lam, log_const, log_prob, log_resp, resp, labels):
+    """``infer.fused_infer`` for the rows X[rows] with missing values, grouped by pattern:
+    each output (one row per position in ``rows``) from the observed coordinates of its
+    row. Returns the first position whose log p is not finite (or whose Lam_mm is not
+    positive definite), or -1."""
+    n = rows.shape[0]
     n_components = means.shape[0]
     ws = incomplete_workspace(X, n_components)
-    ones = np.ones(n)
+    ones = np.ones(X.shape[0])
     shifted, buf = np.empty(n_components * TILE), np.empty(n_components * TILE)
     best, best_value = np.empty(TILE, np.int64), np.empty(TILE)
     bad = -1
     for i0 in range(0, n, TILE):
-        tn = load_tile(X, ones, i0, ws.Xt, ws.wt)
+        tn = load_rows(X, rows, ones, i0, ws.Xt, ws.wt)
         n_runs = find_runs(ws)
-        t = incomplete_log_densities(ws, n_runs, means, prec, lam, log_const, shared)
+        t = incomplete_log_densities(ws, n_runs, means, prec, lam, log_const)
         if t >= 0:
             return i0 + min(t, tn - 1)
         t = tile_outputs(
@@ -105,18 +108,19 @@ def incomplete_infer(X, means, prec, lam, log_const, shared, log_prob, log_resp,
 
 
 @jit
-def incomplete_impute(X, means, prec, lam, log_const, shared, out):
-    """Each missing entry of ``out`` (a copy of X, grouped by pattern) set to its conditional
-    expectation under the mixture, sum_k p(k | x_o) x_hat_k,m, accumulated in float64.
-    Returns the first row whose log p is not finite, or -1 (nothing written from there)."""
-    n = X.shape[0]
+def incomplete_impute(X, rows, means, prec, lam, log_const, out):
+    """Each missing entry of the rows out[rows] (out: a copy of X; ``rows`` grouped by
+    pattern) set to its conditional expectation under the mixture, sum_k p(k | x_o)
+    x_hat_k,m, accumulated in float64. Returns the first position in ``rows`` whose log p
+    is not finite, or -1 (nothing written from there)."""
+    n = rows.shape[0]
     n_components = means.shape[0]
     ws = incomplete_workspace(X, n_components)
-    ones, acc = np.ones(n), np.empty(TILE)
+    ones, acc = np.ones(X.shape[0]), np.empty(TILE)
     for i0 in range(0, n, TILE):
-        tn = load_tile(X, ones, i0, ws.Xt, ws.wt)
+        tn = load_rows(X, rows, ones, i0, ws.Xt, ws.wt)
         n_runs = find_runs(ws)
-        t = incomplete_log_densities(ws, n_runs, means, prec, lam, log_const, shared)
+        t = incomplete_log_densities(ws, n_runs, means, prec, lam, log_const)
         if t >= 0:
             return i0 + min(t, tn - 1)
         _, t = responsibilities(ws.lp, ws.wt, tn, ws.top, ws.total, ws.buf)
@@ -133,5 +137,5 @@ def incomplete_impute(X, means, prec, lam, log_const, shared, out):
                     for t in range(real):
                         acc[t] += resp[lo + t] * (mu + e[s + t])
                 for t in range(real):
-                    out[i0 + lo + t, j] = acc[t]
+                    out[rows[i0 + lo + t], j] = acc[t]
     return -1
