@@ -70,12 +70,18 @@ def _grouped(rows: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return rows[np.lexsort(keys.T[::-1])]  # stable; the first word most significant
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view: the kernels see X and the weights read-only, whatever the caller
+    passed, so Numba compiles one specialisation per dtype (as ``blocks.readonly``)."""
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
 def _rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """A gathered copy of some rows, read-only: the kernels see read-only arrays (one
-    compilation per dtype, see ``blocks.readonly``)."""
-    out = a[rows]
-    out.flags.writeable = False
-    return out
+    """A gathered copy of some rows, read-only."""
+    return _read_only(a[rows])
 
 
 def _incomplete_statistics(assigner, X, rows, w, with_m2):
@@ -113,7 +119,9 @@ def missing_statistics(X, w, row_offset, covariance_type, assigner, split, with_
                 _rows(X, rows), _rows(w, rows), with_m2
             )
         else:  # read in place, in the order of rows
-            nk, means, m2, log_lik, bad = _incomplete_statistics(assigner, X, rows, w, with_m2)
+            nk, means, m2, log_lik, bad = _incomplete_statistics(
+                assigner, _read_only(X), rows, _read_only(w), with_m2
+            )
             m2 = get_covariance(covariance_type).fused_m2(m2) if with_m2 else None
         if bad >= 0:
             problems.append(int(rows[bad]))
@@ -165,14 +173,14 @@ def missing_infer(X, assigner, what, split):
     rows = split.incomplete
     if rows.size:
         part = _outputs(rows.size, k, what)
-        a = assigner
+        a, Xr = assigner, _read_only(X)
         if a.diagonal:
             b = kernels.incomplete_diag_infer(
-                X, rows, a.means, a.fused_prec, a.log_const, *part.values()
+                Xr, rows, a.means, a.fused_prec, a.log_const, *part.values()
             )
         else:
             b = kernels.incomplete_infer(
-                X, rows, a.means, a.fused_prec, a.lam, a.log_const, *part.values()
+                Xr, rows, a.means, a.fused_prec, a.lam, a.log_const, *part.values()
             )
         for name in what:
             out[name][rows] = part[name]
@@ -192,11 +200,13 @@ def impute_rows(X, assigner, split):
     rows = split.incomplete
     bad = -1
     if rows.size:
-        a = assigner
+        a, Xr = assigner, _read_only(X)
         if a.diagonal:
-            bad = kernels.incomplete_diag_impute(X, rows, a.means, a.fused_prec, a.log_const, out)
+            bad = kernels.incomplete_diag_impute(Xr, rows, a.means, a.fused_prec, a.log_const, out)
         else:
-            bad = kernels.incomplete_impute(X, rows, a.means, a.fused_prec, a.lam, a.log_const, out)
+            bad = kernels.incomplete_impute(
+                Xr, rows, a.means, a.fused_prec, a.lam, a.log_const, out
+            )
         bad = -1 if bad < 0 else int(rows[bad])
     if split.empty.size:
         weights = np.exp(assigner.log_weights - logsumexp(assigner.log_weights))
