@@ -145,7 +145,7 @@ def _error(gm):
 
 
 def _fits(Xm, seed):
-    kw = dict(n_components=2, random_state=seed, tol=1e-6, max_iter=500)
+    kw = dict(n_components=2, random_state=seed, tol=1e-9, max_iter=5000)
     complete = Xm[~np.isnan(Xm).any(axis=1)]
     col_means = np.nanmean(Xm, axis=0)
     filled = np.where(np.isnan(Xm), col_means, Xm)
