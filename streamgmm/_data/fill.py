@@ -23,26 +23,27 @@ from .source import DataSource
 
 
 def _observed_block(X, sample_weight, row_offset, payload):
-    """(sum of w x per column over observed entries, sum of w, first infinity (row, col))."""
+    """(per column: sum of w x over the observed entries, sum of their w, their number;
+    the first infinity (row, col))."""
     X = as_kernel_array(X)
     n, d = X.shape
-    sums, weights = np.zeros(d), np.zeros(d)
-    row, col = kernels.observed_sums(X, as_weight_array(sample_weight, n), sums, weights)
-    return sums, weights, (row_offset + row, col) if row >= 0 else (-1, -1)
+    sums, weights, counts = np.zeros(d), np.zeros(d), np.zeros(d, np.int64)
+    w = as_weight_array(sample_weight, n)
+    row, col = kernels.observed_sums(X, w, sums, weights, counts)
+    return sums, weights, counts, (row_offset + row, col) if row >= 0 else (-1, -1)
 
 
 def _add(parts):
-    infinite = [p[2] for p in parts if p[2][0] >= 0]
+    infinite = [p[3] for p in parts if p[3][0] >= 0]
     return (
-        sum(p[0] for p in parts),
-        sum(p[1] for p in parts),
+        *(sum(p[i] for p in parts) for i in range(3)),
         min(infinite) if infinite else (-1, -1),
     )
 
 
 def observed_column_sums(source: DataSource):
-    """One pass: per column the weighted sum and the weight of its observed entries, and
-    the first infinity as a global (row, col), or (-1, -1)."""
+    """One pass: per column the weighted sum, the weight and the number of its observed
+    entries, and the first infinity as a global (row, col), or (-1, -1)."""
     return reduce_pass(source, _observed_block, None, _add, "observed")
 
 

@@ -144,12 +144,15 @@ def _initial_runs(s, source, inits, random_state) -> list[EMRun]:
 
 def init_source(source: DataSource) -> DataSource:
     """What the initialisation reads: the data, or with ``missing="em"`` the data with each
-    NaN filled with the observed mean of its column (``_data/fill.py``; one more pass)."""
+    NaN filled with the observed mean of its column (``_data/fill.py``; one more pass, which
+    finds whether there is any NaN)."""
     if source.missing != "em":
         return source
-    sums, weights, (row, col) = observed_column_sums(source)
+    sums, weights, counts, (row, col) = observed_column_sums(source)
     if row >= 0:
         raise nonfinite_error(source, row, col)
+    if (counts == source.n_samples).all():  # no NaN at all: the data as they are
+        return source
     empty = np.flatnonzero(~(weights > 0))
     if empty.size:
         raise ValueError(

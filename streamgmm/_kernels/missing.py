@@ -66,10 +66,10 @@ def first_infinite(X):
 
 
 @jit
-def observed_sums(X, sample_weight, sums, weights):
-    """Per column j: sums[j] += sum of w_i x_ij over the rows where x_ij is observed, and
-    weights[j] += sum of those w_i (float64); returns the first infinity as (row, col), or
-    (-1, -1)."""
+def observed_sums(X, sample_weight, sums, weights, counts):
+    """Per column j: sums[j] += sum of w_i x_ij over the rows where x_ij is observed,
+    weights[j] += sum of those w_i (float64) and counts[j] += their number; returns the
+    first infinity as (row, col), or (-1, -1)."""
     n, d = X.shape
     for i in range(n):
         w = sample_weight[i]
@@ -81,6 +81,7 @@ def observed_sums(X, sample_weight, sums, weights):
                 return i, j
             sums[j] += w * x
             weights[j] += w
+            counts[j] += 1
     return -1, -1
 
 

@@ -63,10 +63,11 @@ def test_first_infinite_ignores_nan():
 def test_observed_sums_and_fill():
     X = np.array([[1.0, np.nan], [3.0, 4.0], [np.nan, np.nan]], dtype=np.float32)
     w = np.array([1.0, 2.0, 5.0])
-    sums, weights = np.zeros(2), np.zeros(2)
-    assert kernels.observed_sums(X, w, sums, weights) == (-1, -1)
+    sums, weights, counts = np.zeros(2), np.zeros(2), np.zeros(2, np.int64)
+    assert kernels.observed_sums(X, w, sums, weights, counts) == (-1, -1)
     np.testing.assert_array_equal(sums, [7.0, 8.0])
     np.testing.assert_array_equal(weights, [3.0, 2.0])
+    np.testing.assert_array_equal(counts, [2, 1])
     filled = kernels.fill_missing(X, np.array([9.0, 8.0]))
     assert filled.dtype == np.float32 and np.isnan(X).sum() == 3
     np.testing.assert_array_equal(filled, [[1, 8], [3, 4], [9, 8]])
