@@ -1,16 +1,17 @@
 """Missing values (``missing="em"``): what a pass costs, and what the exact EM buys.
 
-    python benchmarks/bench_missing.py cost            # W1's shape, 0%, 1%, 10% missing (3 min)
-    python benchmarks/bench_missing.py bias --plot docs/missing_mar.png   # about 2 min
+    python benchmarks/bench_missing.py cost            # W1's shape, 0%, 1%, 10% missing (1 min)
+    python benchmarks/bench_missing.py bias --plot docs/missing_mar.png   # about 4 min
     python benchmarks/bench_missing.py all --quick     # smoke run of both
 
 **cost**: one statistics pass (E-step and moments, what each EM iteration runs) over data of
-W1's shape (1,000,000 x 16 float64, K = 16, full covariances) with no entry missing, 1% and
-10% missing completely at random: the median over ``--reps`` passes of the wall time on
-the default scheduler (every core), and, per block of 131,072 rows on one thread, the
-minimum thread time of its parts (finding the NaN patterns and sorting the incomplete rows,
-the complete rows by the fused kernel, the incomplete rows by the incomplete-row kernel).
-Parameters: the true centres moved by 0.3 s.d., unit covariances (a fit under way).
+W1's shape (1,000,000 x 16 float64, K = 16, full covariances; ``--shape W2`` or ``W3`` for
+theirs) with no entry missing, 1% and 10% missing completely at random: the median over
+``--reps`` passes of the wall time on the default scheduler (every core), and, per block of
+131,072 rows (W3: 32,768) on one thread, the minimum thread time of its parts (finding the
+NaN patterns and sorting the incomplete rows, the complete rows by the fused kernel, the
+incomplete rows by the incomplete-row kernel). Parameters: the true centres moved by 0.3
+s.d., unit covariances (a fit under way).
 
 **bias**: a 2-component mixture in 3 dimensions whose third column is missing at random,
 more often where the first column is large (logistic in x_1), at overall rates from 10% to
@@ -76,16 +77,24 @@ def _block_parts(X, assigner, reps):
 
 
 def assigner_params(assigner):
-    k, d = assigner.means.shape
+    """The parameters of an assigner (the fused path's own assigner, without missing="em")."""
     return Params(np.exp(assigner.log_weights), assigner.means, None, assigner.prec_chol)
 
 
+#: (n, d, K, rows per timed block) of bench_em.py's full workloads
+SHAPES = {
+    "W1": (1_000_000, 16, 16, 131_072),
+    "W2": (2_000_000, 2, 8, 131_072),
+    "W3": (200_000, 64, 8, 32_768),
+}
+
+
 def run_cost(args):
-    n = 62_500 if args.quick else 1_000_000
-    block = 8_192 if args.quick else 131_072
+    n, d, k, block = SHAPES[args.shape]
+    if args.quick:
+        n, block = n // 16, block // 16
     reps = 2 if args.quick else args.reps
-    d, k = 16, 16
-    print(f"pass over {n:,} x {d} float64, K = {k}, full; blocks of the default chunking")
+    print(f"{args.shape}: pass over {n:,} x {d} float64, K = {k}, full; default blocks")
     print("| missing | rows complete | pass s (median) | x complete | block ms: all | split |"
           " complete rows | incomplete rows |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -207,6 +216,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("cost", "bias", "all"))
     parser.add_argument("--reps", type=int, default=5, help="passes / block calls per case")
+    parser.add_argument("--shape", choices=tuple(SHAPES), default="W1", help="cost: the data")
     parser.add_argument("--seeds", type=int, default=5, help="bias: data sets per rate")
     parser.add_argument("--plot", metavar="PNG", help="bias: write the figure")
     parser.add_argument("--quick", action="store_true", help="a smoke run at a tiny size")
