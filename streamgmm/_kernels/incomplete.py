@@ -18,8 +18,11 @@ and precision Lam = U U^T (U the upper-triangular precision Cholesky factor):
   (sum of w r over a run) * Lam_mm^-1 to the second moments, which keeps SuffStats, their
   merge and the M-step as they are.
 
-The filled differences of every component are kept for the tile (``E``), so the moments
-and the imputation reuse them. For tied models (``shared``) one conditional covariance per
+The filled differences x_hat - mu of every component are kept for the tile (``E``), so the
+moments and the imputation reuse them; differences rather than x_hat, so that the digits of
+a large offset are not rounded into the fills
+(tests/kernels/test_missing_kernels.py::test_block_statistics_with_missing_values_match_the_reference,
+data and means 1e6 from the origin). For tied models (``shared``) one conditional covariance per
 run serves every component.
 """
 
