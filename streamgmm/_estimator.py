@@ -95,6 +95,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         naming the phase (initialisation pass, EM iteration) with the blocks done, GB/s
         and the time left; elsewhere (a batch job's log) a plain line every few seconds.
         ``with streamgmm.Progress(): ...`` shows it for any call, with more options.
+    missing : {"error", "em"}, default="error"
+        "error": a NaN or infinity in X is refused, naming its row and column. "em": a NaN
+        marks a missing entry (missing at random) and ``fit`` maximises the observed-data
+        likelihood by exact EM; the other methods use each row's observed coordinates, and
+        :meth:`impute` fills the NaN in. An infinity is still an error.
 
     Attributes
     ----------
@@ -133,6 +138,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         memory_limit: Any = "auto",
         cache: bool | Literal["auto"] = "auto",
         progress: bool = False,
+        missing: Literal["error", "em"] = "error",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -152,6 +158,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.memory_limit = memory_limit
         self.cache = cache
         self.progress = progress
+        self.missing = missing
 
     # -- fitting ---------------------------------------------------------------------
 
@@ -325,6 +332,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         mean, n = self._log_lik_and_n(X, sample_weight)
         return -2 * mean * n + 2 * self._n_parameters()
 
+    def impute(self, X: MatrixLike) -> np.ndarray | da.Array:
+        """A copy of X with each NaN replaced by its conditional expectation under the model.
+
+        For a row with observed coordinates o and missing ones m, the value is
+        ``sum_k p(k | x_o) E[x_m | x_o, k]``; a row with no observed entry gets
+        ``sum_k weights_[k] * means_[k]``. Observed entries are unchanged bit for bit. Any
+        fitted model imputes, whatever its ``missing`` setting.
+
+        Parameters
+        ----------
+        X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
+            NaN marks the missing entries; an infinity raises ``ValueError``.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            float32 when X is, float64 otherwise; a lazy Dask array for Dask or HDF5
+            input, computed block by block.
+        """
+        imputed, _, _ = self._infer(X, "imputed", missing="em")
+        return imputed
+
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw samples from the fitted mixture, with scikit-learn's random calls.
 
@@ -384,6 +413,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             sample_weight=sample_weight,
             min_samples=2,
             memory_limit=self.memory_limit,
+            missing=self.missing,
         )
         names = feature_names(X)
         settings = self.get_params(deep=False)
@@ -477,9 +507,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             np.asarray(self.precisions_cholesky_, dtype=np.float64),
         )
 
-    def _infer(self, X, what, sample_weight=None, lazy=None):
+    def _infer(self, X, what, sample_weight=None, missing=None, lazy=None):
         """(per-row ``what``, see ``passes.inference``: a Dask array for Dask and HDF5
-        input, else NumPy; the source; whether it is lazy)."""
+        input, else NumPy; the source; whether it is lazy). ``missing`` overrides the
+        model's setting (``impute`` takes NaN as missing)."""
+        missing = self.missing if missing is None else missing
         check_is_fitted(self)
         if lazy is None:
             lazy = isinstance(X, da.Array) or hasattr(X, "id") and hasattr(X, "file")
@@ -488,10 +520,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             chunk_size=self.chunk_size,
             n_components=self.n_components,
             sample_weight=sample_weight,
+            missing=missing,
         )
         # scikit-learn's feature-name warnings and n_features message, from metadata only.
         validate_data(self, X, skip_check_array=True, reset=False)
-        assigner = ModelAssigner(self._current_params(), self.covariance_type)
+        assigner = ModelAssigner(self._current_params(), self.covariance_type, missing)
         return inference(source, assigner, what, lazy), source, lazy
 
     def _out_dtype(self, source) -> type:
@@ -500,13 +533,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return np.float32 if both else np.float64
 
     def _log_lik_and_n(self, X, sample_weight) -> tuple[float, float]:
-        """(mean log-likelihood per unit weight, total weight) of X, in one pass."""
+        """(mean log-likelihood per unit weight, total weight) of X, in one pass; with
+        ``missing="em"`` of the rows with an observed entry (the rows a fit uses)."""
         log_prob, source, lazy = self._infer(X, "log_prob", sample_weight)
         w = source.sample_weight
-        if not lazy and w is None:
+        if not lazy and w is None and self.missing != "em":
             return float(log_prob.mean()), float(source.n_samples)
         if not lazy:
             log_prob = da.from_array(log_prob, chunks=(source.array.chunks[0],))
+        if self.missing == "em":  # counted in the same read of each block as log_prob
+            used = ~da.isnan(source.array).all(axis=1)
+            w = used.astype(np.float64) if w is None else w * used
         if w is None:
             return float(log_prob.mean().compute()), float(source.n_samples)
         total, weight = da.compute((log_prob * w).sum(), w.sum())

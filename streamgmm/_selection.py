@@ -97,6 +97,7 @@ def select_model(
         sample_weight=sample_weight,
         min_samples=2,
         memory_limit=est0.memory_limit,
+        missing=est0.missing,
     )
     with source.session():
         per_model = fit_grid([e.get_params(deep=False) for e in templates], source)
@@ -117,7 +118,10 @@ def _grid(n_components, covariance_types, params):
 
 def _scores(source, results, grid):
     """Mean log-likelihood of each final model: one shared pass."""
-    jobs = [(ModelAssigner(r.params, c), c, False) for r, (_, c) in zip(results, grid, strict=True)]
+    jobs = [
+        (ModelAssigner(r.params, c, source.missing), c, False)
+        for r, (_, c) in zip(results, grid, strict=True)
+    ]
     stats = statistics_pass_many(source, jobs)
     return [s.log_lik / s.weight_sum for s in stats], stats[0].weight_sum
 

@@ -13,6 +13,7 @@ import numpy as np
 from ._data.blocks import (
     ModelAssigner,
     NearestCentreAssigner,
+    block_impute,
     block_log_resp,
     block_statistics,
     block_statistics_from_resp,
@@ -21,7 +22,8 @@ from ._model import COVARIANCE_TYPES, m_step
 
 
 def warm_up() -> float:
-    """Run each kernel once on a tiny block per dtype; returns the seconds it took."""
+    """Run each kernel once on a tiny block per dtype (with and without missing values);
+    returns the seconds it took."""
     t0 = time.perf_counter()
     rng = np.random.RandomState(0)
     for dtype in (np.float64, np.float32):
@@ -33,6 +35,12 @@ def warm_up() -> float:
             block_statistics(X, None, 0, name, assigner)
             block_statistics(X, None, 0, name, NearestCentreAssigner(X[:2].astype(float)))
             block_log_resp(X, assigner)
+            holes = X.copy()  # missing values: the incomplete-row kernels
+            holes[[0, 3, 5], [1, 0, 1]] = np.nan
+            incomplete = ModelAssigner(m_step(stats, 1e-6), name, "em")
+            block_statistics(holes, None, 0, name, incomplete)
+            block_log_resp(holes, incomplete)
+            block_impute(holes, incomplete)
     return time.perf_counter() - t0
 
 

@@ -22,6 +22,7 @@ from .._model import (
     float32_far_limit,
     get_covariance,
 )
+from .missing import impute_rows, missing_infer, missing_statistics, split_rows
 
 #: What inference can ask of a block: log p(x) (n,), the log-responsibilities (n, K), the
 #: responsibilities (n, K) and the most likely component (n,) int64.
@@ -57,12 +58,19 @@ def as_weight_array(sample_weight, n_rows: int) -> np.ndarray:
 
 
 class ModelAssigner:
-    """Responsibilities of a Gaussian mixture (the E-step)."""
+    """Responsibilities of a Gaussian mixture (the E-step).
 
-    def __init__(self, params: Params, covariance_type: str):
+    With ``missing="em"``, a NaN in a block marks a missing entry: such blocks go through
+    ``missing.py`` (each row from its observed coordinates); blocks without NaN take the
+    fused kernels as with ``missing="error"``.
+    """
+
+    def __init__(self, params: Params, covariance_type: str, missing: str = "error"):
         cov = get_covariance(covariance_type)
         k, d = params.means.shape
         self.covariance_type = covariance_type
+        self.missing = missing == "em"
+        self.diagonal, self.shared = cov.fused_diagonal, cov.shared_precision
         self.n_components = k
         self.means = np.ascontiguousarray(params.means, dtype=np.float64)
         self.prec_chol = np.ascontiguousarray(params.precisions_cholesky, dtype=np.float64)
@@ -75,6 +83,9 @@ class ModelAssigner:
         self.log_const = self.log_weights + self.log_det + (-0.5 * d * kernels.LOG_2PI)
         self.fused_prec = np.ascontiguousarray(cov.fused_precisions(self.prec_chol, k, d))
         self.far_limit = float32_far_limit(d)
+        self.lam = None  # the precisions U U^T, for the conditionals of incomplete rows
+        if self.missing and not self.diagonal:
+            self.lam = self.fused_prec @ self.fused_prec.transpose(0, 2, 1)
         self._prec32 = False  # not decided yet: only float32 blocks need it
 
     @property
@@ -102,6 +113,10 @@ class ModelAssigner:
     def infer(self, X, what):
         """``what`` of each row of a kernel-ready block (see INFERENCE_OUTPUTS), and the
         first row whose density is not finite or -1 (float64 distances)."""
+        if self.missing:
+            split = split_rows(X, by_pattern=not self.diagonal)
+            if split is not None:
+                return missing_infer(X, self, what, split)
         n, k = X.shape[0], self.n_components
         rows = {name: n if name in what else 0 for name in INFERENCE_OUTPUTS}  # 0: skipped
         out = {
@@ -174,6 +189,9 @@ def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, wi
         return zero
     w = as_weight_array(sample_weight, n)
     if isinstance(assigner, ModelAssigner):
+        split = split_rows(X, not assigner.diagonal) if assigner.missing else None
+        if split is not None:  # NaN are missing values: complete rows still go below
+            return missing_statistics(X, w, row_offset, covariance_type, assigner, split, with_m2)
         # A NaN or inf in X makes its row's log-density non-finite, so the fused kernel
         # stops there: X is checked only then, not in a pass of its own over every block
         # (0.6-1.0 ms of a W4 block's 20). A bad value anywhere in the block still wins
@@ -253,6 +271,13 @@ def block_infer(X, assigner: ModelAssigner, what):
     whose density is not finite or -1."""
     X = as_kernel_array(X)
     return assigner.infer(X, what)
+
+
+def block_impute(X, assigner: ModelAssigner):
+    """One block with each NaN replaced by its conditional expectation under the mixture
+    (``missing.impute_rows``), and the first row whose density is not finite or -1."""
+    X = as_kernel_array(X)
+    return impute_rows(X, assigner, split_rows(X, by_pattern=not assigner.diagonal))
 
 
 def block_log_resp(X, assigner: ModelAssigner):

@@ -17,10 +17,10 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from .._kernels import first_nonfinite
+from .._kernels import first_infinite, first_nonfinite
 from .._model import merge_all
 from . import progress
-from .blocks import ModelAssigner, as_kernel_array, block_infer, block_statistics
+from .blocks import ModelAssigner, as_kernel_array, block_impute, block_infer, block_statistics
 from .source import DataSource
 
 #: fan-in of the reduction tree (dask's ``split_every``)
@@ -146,17 +146,34 @@ def statistics_pass_many(source: DataSource, jobs) -> list:
     return reduce_pass(source, _block_jobs, list(jobs), merge_columns, "stats")
 
 
-def _infer_block(X, assigner, what, name, block_info=None):
-    """One block of an inference output; a NaN or inf in X, or values whose squares
-    overflow, raise as in ``fit``, naming the input and the row."""
-    X = as_kernel_array(X)
-    offset = block_info[0]["array-location"][0][0] if block_info else 0
+def _check_finite(X, assigner, name, offset) -> None:
+    """A NaN or inf in X raises as in ``fit``, naming the input and the row; with
+    ``missing="em"`` a NaN is a missing value and only an infinity raises."""
+    if assigner.missing:
+        row, col = first_infinite(X)
+        if row >= 0:
+            raise ValueError(
+                f"Input contains infinity at row {offset + row:,} of {name}, column {col} "
+                "(with missing='em' a NaN marks a missing value; infinity is an error)."
+            )
+        return
     row, col = first_nonfinite(X)
     if row >= 0:
         raise ValueError(
             f"Input contains NaN or infinity at row {offset + row:,} of {name}, column {col}."
         )
-    (out,), bad = block_infer(X, assigner, (what,))
+
+
+def _infer_block(X, assigner, what, name, block_info=None):
+    """One block of an inference output; a non-finite input (see ``_check_finite``) or
+    values whose squares overflow raise as in ``fit``, naming the input and the row."""
+    X = as_kernel_array(X)
+    offset = block_info[0]["array-location"][0][0] if block_info else 0
+    _check_finite(X, assigner, name, offset)
+    if what == "imputed":
+        out, bad = block_impute(X, assigner)
+    else:
+        (out,), bad = block_infer(X, assigner, (what,))
     if bad >= 0:
         raise ValueError(
             f"The values at row {offset + bad:,} of {name} are too large for float64 "
@@ -178,8 +195,14 @@ def inference(source: DataSource, assigner: ModelAssigner, what: str, lazy: bool
 
 def inference_array(source: DataSource, assigner: ModelAssigner, what: str) -> da.Array:
     """Lazy per-row ``what``: "log_prob" (n,), "log_resp" or "proba" (n, K), "labels"
-    (n,) int64; one kernel pass per block, nothing else of size n x K."""
+    (n,) int64, "imputed" (n, d) in X's float dtype (each NaN replaced by its conditional
+    expectation); one kernel pass per block, nothing else of size n x K."""
     rows = source.array.chunks[0]
+    if what == "imputed":
+        dtype = np.dtype(np.float32 if source.dtype == np.float32 else np.float64)
+        return source.array.map_blocks(
+            _infer_block, assigner, what, source.name, dtype=dtype, meta=np.empty((0, 0), dtype)
+        )
     if what in ("log_resp", "proba"):
         k = assigner.n_components
         return source.array.map_blocks(

@@ -62,6 +62,8 @@ class DataSource:
     _local_weights: np.ndarray | None = field(default=None, repr=False)
     cached: bool = False
     watched: dict = field(default_factory=dict)  # file -> (size, mtime_ns) when opened
+    missing: str = "error"  # "em": a NaN marks a missing entry (missing at random)
+    left_out: int | None = None  # with missing="em": rows with no observed entry, once known
     _total_weight: float | None = field(default=None, repr=False)
     #: the NumPy array (or memmap) given, when the data are one block of it
     local: np.ndarray | None = field(default=None, repr=False)
@@ -262,8 +264,10 @@ def as_source(
     min_samples=1,
     what="X",
     memory_limit="auto",
+    missing="error",
 ) -> DataSource:
-    """Validate metadata and wrap X (NumPy, memmap, Dask, h5py) as a :class:`DataSource`."""
+    """Validate metadata and wrap X (NumPy, memmap, Dask, h5py) as a :class:`DataSource`;
+    with ``missing="em"`` its NaN are missing values."""
     arr, name, files, watched = _as_dask(
         X, chunk_size, n_components, what, min_samples, memory_limit
     )
@@ -278,6 +282,7 @@ def as_source(
         arr = arr.rechunk({1: -1})
     in_memory = isinstance(X, np.ndarray) and memmap_reference(X) is None
     source = DataSource(arr, _weights_source(sample_weight, arr), name, files, in_memory)
+    source.missing = missing
     source.watched.update({p: file_stat(p) for p in watched})
     if len(arr.chunks[0]) == 1 and isinstance(X, np.ndarray) and X.ndim == 2:
         source.local = X  # one block: kernels are called directly (local_block)

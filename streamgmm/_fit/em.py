@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -74,10 +75,32 @@ def check_pass(stats: SuffStats, source: DataSource) -> None:
 
 
 def nonfinite_error(source: DataSource, row: int, col: int) -> ValueError:
+    if source.missing == "em":
+        return ValueError(
+            f"Input contains infinity at {source.describe_row(row)}, column {col}. With "
+            "missing='em' a NaN marks a missing value, but infinity is an error: replace it."
+        )
     return ValueError(
         f"Input contains NaN or infinity at {source.describe_row(row)}, column {col}. "
         "Remove or impute non-finite values before fitting."
     )
+
+
+def note_rows_left_out(stats: SuffStats, source: DataSource) -> None:
+    """With missing values: warn, once per fit, of the rows with no observed entry, which a
+    pass leaves out (they carry nothing about the parameters)."""
+    left_out = source.n_samples - stats.n_rows
+    if source.missing != "em" or source.left_out is not None:
+        return
+    source.left_out = left_out
+    if left_out:
+        warnings.warn(
+            f"{left_out:,} of the {source.n_samples:,} rows of {source.name} have no observed "
+            "entry (every value is NaN): they are left out of the fit, its lower bound and "
+            "its weights.",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def too_large_error(source: DataSource, row: int) -> ValueError:
@@ -182,11 +205,15 @@ def _one_pass(source: DataSource, active: list[EMRun], reg_covar: float):
     """One read of the data for every active run: each run's lower bound (the mean
     log-likelihood of its current parameters) and next parameters, and the seconds taken."""
     t = time.perf_counter()
-    jobs = [(ModelAssigner(r.params, r.covariance_type), r.covariance_type, True) for r in active]
+    jobs = [
+        (ModelAssigner(r.params, r.covariance_type, source.missing), r.covariance_type, True)
+        for r in active
+    ]
     all_stats = statistics_pass_many(source, jobs)
     updates = []
     for r, stats in zip(active, all_stats, strict=True):  # all or nothing per iteration
         check_pass(stats, source)
+        note_rows_left_out(stats, source)
         updates.append((r, stats.log_lik / stats.weight_sum, m_step(stats, reg_covar)))
     seconds = time.perf_counter() - t
     logger.info(

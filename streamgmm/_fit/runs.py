@@ -20,11 +20,12 @@ from sklearn.utils import check_random_state
 
 from .._data import progress
 from .._data.budget import check_model_memory, memory_budget
+from .._data.fill import filled_source, observed_column_sums
 from .._data.source import DataSource
 from .._io.checkpoint import checkpoint_lock
 from .._model import Params, check_means, check_precisions, check_weights
 from .checkpointing import Checkpointer, data_identity, resumed_runs, settings_digest
-from .em import EMResult, EMRun, best_run, run_em_many
+from .em import EMResult, EMRun, best_run, nonfinite_error, run_em_many
 from .init import initialise_many
 from .report import Reporter
 
@@ -139,11 +140,34 @@ def _advance(s, source, runs, callback, save: Checkpointer | None, checkpoint) -
 def _initial_runs(s, source, inits, random_state) -> list[EMRun]:
     """``n_init`` fresh starts; their initialisations share the passes over the data."""
     specs = [(s["n_components"], s["covariance_type"])] * s["n_init"]
+    if not all(i is not None for i in inits):  # no pass at all when all three are given
+        source = init_source(source)
     starts = initialise_many(
         source, specs, s["init_params"], s["reg_covar"], random_state, *inits,
         memory_limit=s["memory_limit"],
     )  # fmt: skip
     return [EMRun(p, s["covariance_type"], init=i) for i, p in enumerate(starts)]
+
+
+def init_source(source: DataSource) -> DataSource:
+    """What the initialisation reads: the data, or with ``missing="em"`` the data with each
+    NaN filled with the observed mean of its column (``_data/fill.py``; one more pass, which
+    finds whether there is any NaN)."""
+    if source.missing != "em":
+        return source
+    sums, weights, counts, (row, col) = observed_column_sums(source)
+    if row >= 0:
+        raise nonfinite_error(source, row, col)
+    if (counts == source.n_samples).all():  # no NaN at all: the data as they are
+        return source
+    empty = np.flatnonzero(~(weights > 0))
+    if empty.size:
+        raise ValueError(
+            f"column {int(empty[0])} of {source.name} has no observed value (every entry is "
+            "NaN, or has zero sample_weight): the model cannot say anything about it. Drop the "
+            "column before fitting."
+        )
+    return filled_source(source, sums / weights)
 
 
 def _interrupted(runs, max_iter, save: Checkpointer | None, checkpoint) -> Interrupted:
@@ -180,7 +204,7 @@ def fit_grid(settings_list: list[dict], source: DataSource) -> list[EMResult]:
             owners.append(m)
     check_model_memory(specs, source.n_features, memory_budget(s0["memory_limit"]))
     starts = initialise_many(
-        source, specs, s0["init_params"], s0["reg_covar"], states,
+        init_source(source), specs, s0["init_params"], s0["reg_covar"], states,
         memory_limit=s0["memory_limit"],
     )  # fmt: skip
     all_runs = [

@@ -5,13 +5,18 @@ exp), ``densities`` (log-densities and one tile's E-step), ``tile_moments`` and
 ``fused``/``fused_diag`` (the fused E-step and moments of a block), ``infer``
 (inference outputs), ``moments`` (statistics of given responsibilities), ``kmeans``
 (Lloyd steps, k-means|| rounds), ``keyed_random`` (chunking-free random numbers),
-``nonfinite`` (the first NaN/inf). ``jit`` holds the one compilation policy.
+``nonfinite`` (the first NaN/inf), and for missing values ``missing`` (NaN patterns),
+``incomplete``/``incomplete_fused`` (full and tied) and ``incomplete_diag``. ``jit`` holds
+the one compilation policy.
 """
 
 from .densities import LOG_2PI
 from .fused import fused_block
+from .incomplete_diag import incomplete_diag_block, incomplete_diag_impute, incomplete_diag_infer
+from .incomplete_fused import incomplete_block, incomplete_impute, incomplete_infer
 from .infer import fused_infer
 from .kmeans import exponential_race, hard_statistics, nearest_centre, oversample
+from .missing import fill_missing, first_infinite, nan_patterns, observed_sums
 from .moments import scatter_diag, scatter_full, scatter_spherical, scatter_tied, weighted_means
 from .nonfinite import first_nonfinite
 from .tile import EXP_FLOOR, TILE, exp_nonpositive
@@ -22,11 +27,21 @@ __all__ = [
     "TILE",
     "exp_nonpositive",
     "exponential_race",
+    "fill_missing",
+    "first_infinite",
     "first_nonfinite",
     "fused_block",
     "fused_infer",
     "hard_statistics",
+    "incomplete_block",
+    "incomplete_diag_block",
+    "incomplete_diag_impute",
+    "incomplete_diag_infer",
+    "incomplete_impute",
+    "incomplete_infer",
+    "nan_patterns",
     "nearest_centre",
+    "observed_sums",
     "oversample",
     "scatter_diag",
     "scatter_full",

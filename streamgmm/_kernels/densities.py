@@ -45,17 +45,25 @@ EStepWorkspace = namedtuple(
 
 @jit
 def _sq_mahalanobis_full(Xt, mean, U, D, Y, sq):
-    """sq[t] = ||(x_t - mean) @ U||^2 with U upper triangular, in the dtype of D.
-
-    Columns j and j + 1 of U in one pass over rows 0..j of D, four rows at a time: each
-    load of D feeds eight FMAs and Y is loaded and stored once per four (measured 1.3x
-    the one-column loop at d = 16, 1.5x at d = 64).
-    """
+    """sq[t] = ||(x_t - mean) @ U||^2 with U upper triangular, in the dtype of D."""
     d = Xt.shape[0]
     for j in range(d):
         mu = mean[j]
         for t in range(TILE):
             D[j, t] = Xt[j, t] - mu  # in float64, then rounded to D's dtype
+    sq_mahalanobis_diffs(D, U, Y, sq)
+
+
+@jit
+def sq_mahalanobis_diffs(D, U, Y, sq):
+    """sq[t] = ||D[:, t] @ U||^2 for differences D (d, TILE) from the mean, U upper
+    triangular (rows with missing values pass their filled-in differences, ``incomplete.py``).
+
+    Columns j and j + 1 of U in one pass over rows 0..j of D, four rows at a time: each
+    load of D feeds eight FMAs and Y is loaded and stored once per four (measured 1.3x
+    the one-column loop at d = 16, 1.5x at d = 64).
+    """
+    d = D.shape[0]
     sq[:] = 0.0
     zero = sq[0]  # a zero of D's dtype: a float64 literal would promote float32 sums
     Y0, Y1 = Y[:TILE], Y[TILE:]

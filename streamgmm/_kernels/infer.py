@@ -94,19 +94,36 @@ def fused_infer(X, means, prec, log_const, diagonal, log_prob, log_resp, resp, l
     lp, top, total = np.empty((n_components, TILE)), np.empty(TILE), np.empty(TILE)
     shifted, buf = np.empty(n_components * TILE), np.empty(n_components * TILE)
     best, best_value = np.empty(TILE, np.int64), np.empty(TILE)
-    floats = log_prob.shape[0] or log_resp.shape[0] or resp.shape[0]
     bad = -1
     for i0 in range(0, n, TILE):
         tn = load_tile(X, ones, i0, Xt, wt)
         log_densities(Xt, means, prec, log_const, diagonal, De, Y, sq, lp, top, untracked)
-        if labels.shape[0]:
-            _argmax_rows(lp, best, best_value)
-            for t in range(tn):  # a loop, not a slice assignment: that one's shape-checking
-                labels[i0 + t] = best[t]  # error path compiled for 1.7 s (str, repr)
-                if bad < 0 and not np.isfinite(best_value[t]):  # squares beyond float64
-                    bad = i0 + t
-        if floats:
-            _log_sum_exp(lp, top, total, shifted, buf)
-            t = _write_rows(i0, tn, lp, top, total, shifted, log_prob, log_resp, resp)
-            bad = i0 + t if bad < 0 and t >= 0 else bad
+        t = tile_outputs(
+            i0, tn, lp, top, total, shifted, buf, best, best_value, log_prob, log_resp, resp,
+            labels,
+        )  # fmt: skip
+        bad = t if bad < 0 else bad
+    return bad
+
+
+@jit
+def tile_outputs(
+    i0, tn, lp, top, total, shifted, buf, best, best_value, log_prob, log_resp, resp, labels
+):  # fmt: skip
+    """Rows i0..i0 + tn of the wanted outputs (those with rows) from a tile's log-densities
+    lp (K, TILE) and their column maxima ``top``; returns the first row (of the block) whose
+    log p is not finite (for labels alone: whose largest log-density is not), or -1.
+    Scratch: ``total`` (TILE,), ``shifted`` and ``buf`` (K * TILE,), ``best`` (TILE,) int64,
+    ``best_value`` (TILE,). Shared by ``fused_infer`` and the rows with missing values."""
+    bad = -1
+    if labels.shape[0]:
+        _argmax_rows(lp, best, best_value)
+        for t in range(tn):  # a loop, not a slice assignment: that one's shape-checking
+            labels[i0 + t] = best[t]  # error path compiled for 1.7 s (str, repr)
+            if bad < 0 and not np.isfinite(best_value[t]):  # squares beyond float64
+                bad = i0 + t
+    if log_prob.shape[0] or log_resp.shape[0] or resp.shape[0]:
+        _log_sum_exp(lp, top, total, shifted, buf)
+        t = _write_rows(i0, tn, lp, top, total, shifted, log_prob, log_resp, resp)
+        bad = i0 + t if bad < 0 and t >= 0 else bad
     return bad

@@ -15,6 +15,7 @@ from .mstep import (
 from .stats import NONFINITE_DENSITY, NONFINITE_INPUT, OK, SuffStats, merge_all
 from .validation import (
     INIT_METHODS,
+    MISSING_MODES,
     FieldError,
     InvalidParameterError,
     check_array_api_init,
@@ -30,6 +31,7 @@ from .validation import (
 __all__ = [
     "COVARIANCE_TYPES",
     "INIT_METHODS",
+    "MISSING_MODES",
     "NK_GUARD",
     "NONFINITE_DENSITY",
     "NONFINITE_INPUT",

@@ -192,6 +192,9 @@ class CovarianceType:
     full_matrices: Callable[[np.ndarray, int, int], np.ndarray]
     #: (m2, d) -> (d,) the second moments of each feature, summed over components
     feature_m2: Callable[[np.ndarray, int], np.ndarray]
+    #: one precision for every component (tied): the conditionals of a row with missing
+    #: values are factored once for all components
+    shared_precision: bool = False
 
     def statistics_bytes(self, n_components: int, n_features: int) -> int:
         """Bytes of one statistics value (and so of one set of parameters)."""
@@ -298,6 +301,7 @@ REGISTRY: dict[str, CovarianceType] = {
         sample=lambda rng, m, c, k, n: rng.multivariate_normal(m, c, n),
         full_matrices=lambda c, k, d: np.broadcast_to(c, (k, d, d)).copy(),
         feature_m2=lambda m2, d: np.diagonal(m2).copy(),
+        shared_precision=True,
     ),
     "diag": CovarianceType(
         name="diag",

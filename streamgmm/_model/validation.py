@@ -16,6 +16,8 @@ from . import covariance
 from .covariance import COVARIANCE_TYPES
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+#: ``missing``: "error" (a NaN or infinity is refused) or "em" (a NaN is a missing value)
+MISSING_MODES = ("error", "em")
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -66,6 +68,7 @@ def check_hyperparameters(est, kind="GaussianMixture") -> None:
             f"The 'cache' parameter of {kind} must be True, False or 'auto'. Got {cache!r} instead."
         )
     check_memory_limit(getattr(est, "memory_limit", "auto"), kind)
+    _options("missing", getattr(est, "missing", "error"), kind, MISSING_MODES)
 
 
 #: the inits scikit-learn allows when its ``array_api_dispatch`` is on

@@ -1,4 +1,5 @@
-"""The commands ``fit``, ``predict``, ``info`` and ``select`` (``demo`` is ``demo.py``).
+"""The commands ``fit``, ``predict``, ``impute``, ``info`` and ``select`` (``demo`` is
+``demo.py``).
 
 Each takes the parsed arguments and returns the exit status; results go to stdout.
 """
@@ -85,6 +86,28 @@ def cmd_predict(args) -> int:
             f"{args.data}:{args.dataset} ({time.perf_counter() - start:.1f} s)"
             f"{where.get(kind, '')}"
         )
+    return EXIT_OK
+
+
+def cmd_impute(args) -> int:
+    from .._estimator import load
+    from .._io.results import provenance
+    from .._io.writing import write_new_file
+    from .._version import __version__
+
+    check_output(args.out, [args.model, args.data], args.force)
+    gm = load(args.model)
+    meta = provenance(args.model, args.data, args.dataset, __version__)
+    X = read_data(args)
+    start = time.perf_counter()
+    with scheduler(args):
+        imputed = gm.impute(X)  # lazy: computed and written block by block
+        write_new_file({args.dataset: imputed}, args.out, attrs=meta)
+    out(
+        f"{args.out}: {args.dataset} ({X.shape[0]:,} x {X.shape[1]:,} {imputed.dtype}), "
+        f"{args.data}:{args.dataset} with its NaN imputed ({time.perf_counter() - start:.1f} s); "
+        "provenance in its attributes"
+    )
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ from .output import UsageError
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+MISSING_MODES = ("error", "em")
 DEMO_SIZE = "1GB"
 DEMO_FOLDER = "streamgmm-demo"
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_fit(sub)
     _add_predict(sub)
+    _add_impute(sub)
     _add_info(sub)
     _add_select(sub)
     _add_demo(sub)
@@ -113,6 +115,23 @@ def _add_predict(sub) -> None:
         "provenance in its metadata), or - for CSV on stdout",
         required=True,
     )
+
+
+def _add_impute(sub) -> None:
+    p = _command(
+        sub,
+        "impute",
+        "commands:cmd_impute",
+        summary="write an HDF5 dataset with its missing values (NaN) filled in under a model",
+        description="Replace each NaN of a 2-D HDF5 dataset by its conditional expectation "
+        "under the model given the row's observed values (the mixture's mean for a row with "
+        "none); observed values are copied unchanged. The completed dataset is computed and "
+        "written block by block, under the input's dataset name.",
+    )
+    p.add_argument("model", help="a model file written by 'streamgmm fit'")
+    _data_arguments(p)
+    _cluster_arguments(p)
+    _output_arguments(p, "the HDF5 file to write", required=True)
 
 
 def _add_info(sub) -> None:
@@ -271,6 +290,13 @@ def _fit_arguments(p) -> None:
         choices=INIT_METHODS,
         default="kmeans",
         help="how the starting parameters are chosen (default: kmeans)",
+    )
+    p.add_argument(
+        "--missing",
+        choices=MISSING_MODES,
+        default="error",
+        help="em: a NaN marks a missing value and EM maximises the likelihood of the observed "
+        "values; error: a NaN is refused (default: error)",
     )
     p.add_argument(
         "--n-init",

@@ -37,6 +37,7 @@ def estimator_from_args(args, n_components):
         random_state=args.random_state,
         chunk_size=args.chunk_rows or "auto",
         memory_limit=args.memory_limit or "auto",
+        missing=args.missing,
     )
 
 

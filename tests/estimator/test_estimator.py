@@ -52,7 +52,7 @@ def assert_same_state(a: dict, b: dict):
 def test_every_sklearn_parameter_with_sklearn_defaults():
     ours = streamgmm.GaussianMixture().get_params()
     theirs = SK().get_params()
-    assert set(ours) - set(theirs) == {"chunk_size", "memory_limit", "cache", "progress"}
+    assert set(ours) - set(theirs) == {"chunk_size", "memory_limit", "cache", "progress", "missing"}
     assert set(theirs) <= set(ours)
     for name, value in theirs.items():
         assert ours[name] == value, name
