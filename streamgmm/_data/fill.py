@@ -56,4 +56,5 @@ def filled_source(source: DataSource, values: np.ndarray) -> DataSource:
     dtype = np.dtype(np.float32 if source.dtype == np.float32 else np.float64)
     values = np.asarray(values, dtype=np.float64)
     array = source.array.map_blocks(_fill_block, values, dtype=dtype, meta=np.empty((0, 0), dtype))
-    return replace(source, array=array, missing="error")
+    local = None if source.local is None else _fill_block(source.local, values)
+    return replace(source, array=array, missing="error", local=local)
