@@ -1,6 +1,6 @@
 """What every command shares: exit codes, output, the model summary.
 
-Only the ``streamgmm.cli`` modules print or choose the exit status (see ``main.py``).
+Only the ``streamgmm.cli`` modules print or choose the exit status (see ``app.py``).
 """
 
 from __future__ import annotations

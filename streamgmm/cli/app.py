@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     interrupt_requested.clear()
     own = (  # a run under nohup keeps SIGINT ignored; only the main thread has signals
         threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        and signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _early_handler())
     )
     if own:
         signal.signal(signal.SIGINT, on_sigint)
@@ -92,6 +92,13 @@ def main(argv=None) -> int:
     if console and status == EXIT_INTERRUPTED:
         _exit_interrupted()
     return status
+
+
+def _early_handler():
+    """The handler ``streamgmm.cli.main`` sets while this module loads."""
+    from . import interrupted_while_loading
+
+    return interrupted_while_loading
 
 
 def _exit_interrupted() -> None:
