@@ -1,5 +1,6 @@
 """The model: covariance types, sufficient statistics and their merge, the M-step, and the
-checks of hyper-parameters and initial parameters. Pure NumPy/SciPy on small arrays."""
+checks of hyper-parameters and initial parameters; the variational posterior and priors of
+the Bayesian mixture. Pure NumPy/SciPy on small arrays."""
 
 from .covariance import COVARIANCE_TYPES, CovarianceType, float32_estep_ok, float32_far_limit
 from .covariance import get as get_covariance
@@ -10,6 +11,13 @@ from .mstep import (
     initial_parameters,
     m_step,
     parameters_from_init,
+)
+from .priors import (
+    GivenPriors,
+    check_bayesian_hyperparameters,
+    check_given_priors,
+    pooled_moments,
+    resolve_priors,
 )
 from .stats import NONFINITE_DENSITY, NONFINITE_INPUT, OK, SuffStats, merge_all
 from .validation import (
@@ -24,8 +32,35 @@ from .validation import (
     check_weights,
     feature_names,
 )
+from .variational import (
+    PRIOR_TYPES,
+    WEIGHT_PRIORS,
+    Priors,
+    VariationalParams,
+    estep_log_weights,
+    gaussian_view,
+    log_resp_sum,
+    lower_bound,
+    mixture_weights,
+    variational_m_step,
+)
 
 __all__ = [
+    "PRIOR_TYPES",
+    "WEIGHT_PRIORS",
+    "GivenPriors",
+    "Priors",
+    "VariationalParams",
+    "check_bayesian_hyperparameters",
+    "check_given_priors",
+    "estep_log_weights",
+    "gaussian_view",
+    "log_resp_sum",
+    "lower_bound",
+    "mixture_weights",
+    "pooled_moments",
+    "resolve_priors",
+    "variational_m_step",
     "COVARIANCE_TYPES",
     "INIT_METHODS",
     "NK_GUARD",
