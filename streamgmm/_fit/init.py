@@ -51,7 +51,13 @@ from .._data.blocks import (
 )
 from .._data.passes import statistics_pass_many
 from .._data.source import DataSource
-from .._model import Params, get_covariance, initial_parameters, parameters_from_init
+from .._model import (
+    Params,
+    SuffStats,
+    get_covariance,
+    initial_parameters,
+    parameters_from_init,
+)
 from .em import check_pass, nonfinite_error, too_large_error
 from .kmeans import KMEANS_TOL, kmeans_parallel_many, kmeans_plusplus, lloyd_in_memory
 
@@ -63,6 +69,9 @@ SEEDING_SAMPLE = 50_000
 #: with integer weights, random_from_data shuffles sum(w) indices (as scikit-learn
 #: would on the repeated rows) up to max(n_samples, this); beyond, it draws rows.
 EXPANDED_DRAW_LIMIT = 2**24
+#: init methods whose responsibilities cover every row (one-hot labels of every row, or
+#: normalised random draws): their statistics give the data's own moments
+COVERING_INITS = ("kmeans", "random")
 
 
 @dataclass
@@ -106,15 +115,28 @@ def initialise_many(
         return [
             parameters_from_init(cov, weights_init, means_init, precisions_init) for _, cov in specs
         ]
+    return [
+        initial_parameters(stats, reg_covar, weights_init, means_init, precisions_init)
+        for stats in initial_statistics_many(source, specs, init_params, random_state)
+    ]
+
+
+def initial_statistics_many(
+    source: DataSource, specs, init_params: str, random_state
+) -> list[SuffStats]:
+    """The statistics of each run's initial responsibilities (what :func:`initialise_many`
+    turns into parameters; a Bayesian mixture applies its variational M-step to them).
+
+    The draws and shared passes are those of :func:`initialise_many`. For the methods in
+    COVERING_INITS the responsibilities sum to 1 on every row, so the statistics also hold
+    the moments of the whole data.
+    """
     states = random_state if isinstance(random_state, list) else [random_state] * len(specs)
     plans = _draw_plans(source, specs, init_params, states)
     _run_rows(source, [p for p in plans if p.kind == "rows"])
     _run_lloyd(source, [p for p in plans if p.kind == "lloyd"])
     _run_random(source, [p for p in plans if p.kind == "random"])
-    return [
-        initial_parameters(p.stats, reg_covar, weights_init, means_init, precisions_init)
-        for p in plans
-    ]
+    return [p.stats for p in plans]
 
 
 def _draw_plans(source, specs, init_params, states) -> list[_Plan]:
