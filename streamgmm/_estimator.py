@@ -22,6 +22,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._bayesian import BayesianGaussianMixture
+from ._bayesian import from_record as bayesian_from_record
 from ._data.blocks import ModelAssigner
 from ._data.passes import inference_array
 from ._data.source import as_source, check_weight_sum
@@ -523,8 +525,9 @@ def fitted_from_result(estimator: GaussianMixture, result, dtype, n_features) ->
     return estimator
 
 
-def load(path) -> GaussianMixture:
-    """Read a model written by :meth:`GaussianMixture.save`.
+def load(path) -> GaussianMixture | BayesianGaussianMixture:
+    """Read a model written by :meth:`GaussianMixture.save` or
+    :meth:`BayesianGaussianMixture.save` (the file's format says which).
 
     Parameters
     ----------
@@ -532,7 +535,7 @@ def load(path) -> GaussianMixture:
 
     Returns
     -------
-    GaussianMixture
+    GaussianMixture or BayesianGaussianMixture
         Fitted, with the saved parameters (same dtypes, bit for bit), settings
         and fit history.
 
@@ -551,11 +554,16 @@ def load(path) -> GaussianMixture:
 
 def read_record(path) -> modelfile.ModelRecord:
     """The checked record of a model file (what :func:`load` builds the estimator from)."""
+    if modelfile.read_format(path) == modelfile.BAYESIAN_FORMAT:
+        defaults = BayesianGaussianMixture().get_params(deep=False)
+        return modelfile.read_model(path, defaults, file_format=modelfile.BAYESIAN_FORMAT)
     return modelfile.read_model(path, GaussianMixture().get_params(deep=False))
 
 
-def from_record(record: modelfile.ModelRecord) -> GaussianMixture:
-    """A fitted ``GaussianMixture`` from a checked model record."""
+def from_record(record: modelfile.ModelRecord) -> GaussianMixture | BayesianGaussianMixture:
+    """A fitted estimator of the record's format from a checked model record."""
+    if record.file_format == modelfile.BAYESIAN_FORMAT:
+        return bayesian_from_record(record)
     estimator = GaussianMixture(**record.settings)
     for name, value in record.fitted.items():
         setattr(estimator, name, value)
