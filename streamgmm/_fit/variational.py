@@ -36,7 +36,8 @@ from .._model import (
     log_resp_sum,
     lower_bound,
     pooled_moments,
-    resolve_priors,
+    prior_attributes,
+    priors_from_attributes,
     variational_m_step,
 )
 from .em import check_pass, nonfinite_error
@@ -112,7 +113,7 @@ class VariationalModel:
         self._set_priors(source, None)
 
     def restore(self, record) -> None:
-        """The priors of the fit a checkpoint holds (its model record)."""
+        """The priors of the fit a checkpoint holds (its model record, checked when read)."""
         self._set_attrs({name: record.fitted[name] for name in PRIOR_ATTRIBUTES})
 
     def _set_priors(self, source: DataSource, covering: SuffStats | None) -> None:
@@ -120,22 +121,12 @@ class VariationalModel:
         if self.given.need_data:
             stats = covering if covering is not None else data_moments_pass(source, self.settings)
             moments = pooled_moments(stats)
-        _, attrs = resolve_priors(self.given, self.settings["covariance_type"], self.dtype, moments)
-        self._set_attrs(attrs)
+        cov_type = self.settings["covariance_type"]
+        self._set_attrs(prior_attributes(self.given, cov_type, self.dtype, moments))
 
     def _set_attrs(self, attrs: dict) -> None:
-        given = check_given_priors(
-            dict(
-                self.settings,
-                weight_concentration_prior=attrs["weight_concentration_prior_"],
-                mean_precision_prior=attrs["mean_precision_prior_"],
-                mean_prior=attrs["mean_prior_"],
-                degrees_of_freedom_prior=attrs["degrees_of_freedom_prior_"],
-                covariance_prior=attrs["covariance_prior_"],
-            ),
-            np.shape(attrs["mean_prior_"])[0],
-        )
-        self.priors, _ = resolve_priors(given, self.settings["covariance_type"], self.dtype)
+        prior_type = self.settings["weight_concentration_prior_type"]
+        self.priors = priors_from_attributes(prior_type, attrs)
         self.prior_attrs = attrs
 
 

@@ -31,7 +31,7 @@ from .._model import (
     FieldError,
     VariationalParams,
     check_fitted_parameters,
-    check_given_priors,
+    check_prior_attributes,
     get_covariance,
     mixture_weights,
 )
@@ -128,27 +128,14 @@ def _read_priors(fields: FieldReader, settings: dict, d: int) -> dict:
     out = {}
     for attr, name in PRIOR_SCALARS.items():
         value = fields.scalar(group.attrs, name, float, f"priors/{name}")
-        if not 0.0 < value < np.inf:
-            raise fields.bad(f"priors/{name}", f"is {value}; expected a positive finite number")
-        raw = group.attrs[name]
-        out[attr] = int(raw) if isinstance(raw, np.integer) else value
+        out[attr] = int(group.attrs[name]) if isinstance(group.attrs[name], np.integer) else value
     out["mean_prior_"] = fields.array(group, "mean_prior", "priors/mean_prior", shape=(d,))
     cp = fields.array(group, "covariance_prior", "priors/covariance_prior")
     out["covariance_prior_"] = cp[()] if cp.ndim == 0 else cp
-    if cp.ndim == 0 and not 0.0 < float(cp) < np.inf:
-        raise fields.bad("priors/covariance_prior", f"is {float(cp)}; expected a positive number")
-    as_settings = dict(
-        settings,
-        weight_concentration_prior=out["weight_concentration_prior_"],
-        mean_precision_prior=out["mean_precision_prior_"],
-        mean_prior=out["mean_prior_"],
-        degrees_of_freedom_prior=out["degrees_of_freedom_prior_"],
-        covariance_prior=out["covariance_prior_"],
-    )
     try:
-        check_given_priors(as_settings, d)
-    except (ValueError, TypeError) as exc:
-        raise fields.bad("priors", f"is invalid: {' '.join(str(exc).split())}") from None
+        check_prior_attributes(out, settings["covariance_type"], d)
+    except ValueError as exc:
+        raise fields.bad("priors", f"is invalid: {exc}") from None
     return out
 
 

@@ -16,8 +16,10 @@ from .priors import (
     GivenPriors,
     check_bayesian_hyperparameters,
     check_given_priors,
+    check_prior_attributes,
     pooled_moments,
-    resolve_priors,
+    prior_attributes,
+    priors_from_attributes,
 )
 from .stats import NONFINITE_DENSITY, NONFINITE_INPUT, OK, SuffStats, merge_all
 from .validation import (
@@ -59,7 +61,9 @@ __all__ = [
     "lower_bound",
     "mixture_weights",
     "pooled_moments",
-    "resolve_priors",
+    "prior_attributes",
+    "priors_from_attributes",
+    "check_prior_attributes",
     "variational_m_step",
     "COVARIANCE_TYPES",
     "INIT_METHODS",

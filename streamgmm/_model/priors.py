@@ -126,6 +126,8 @@ class PriorLayout:
     #: for full and tied, np.var per feature (the data's dtype) for diag, their mean for
     #: spherical
     empirical: Callable
+    #: n_features -> the shape of covariance_prior_
+    shape: Callable[[int], tuple]
 
 
 def _matrix_layout(cov_name, pool):
@@ -134,6 +136,7 @@ def _matrix_layout(cov_name, pool):
         given=lambda v, name, d: _given_array(v, name, d, cov),
         pool=pool,
         empirical=lambda value, d, dtype: np.atleast_2d(value.astype(np.float64)),
+        shape=lambda d: (d, d),
     )
 
 
@@ -144,11 +147,13 @@ PRIOR_LAYOUTS = {
         given=lambda v, name, d: _given_array(v, name, d, covariance.get("diag")),
         pool=lambda m2: m2.sum(axis=0),
         empirical=lambda value, d, dtype: value.astype(dtype),
+        shape=lambda d: (d,),
     ),
     "spherical": PriorLayout(
         given=_given_spherical,
         pool=lambda m2: m2.sum(),
         empirical=lambda value, d, dtype: np.asarray(value / d, dtype=dtype)[()],
+        shape=lambda d: (),
     ),
 }
 
@@ -210,15 +215,14 @@ def pooled_moments(stats: SuffStats) -> tuple[float, np.ndarray, np.ndarray]:
     return total, mean, scatter
 
 
-def resolve_priors(
-    given: GivenPriors, covariance_type: str, dtype, moments=None
-) -> tuple[Priors, dict]:
-    """The priors of a fit (float64, for the M-step) and scikit-learn's prior attributes.
+def prior_attributes(given: GivenPriors, covariance_type: str, dtype, moments=None) -> dict:
+    """scikit-learn's prior attributes of a fit: the given priors, and those left unset from
+    ``moments`` (:func:`pooled_moments` of the data; needed when ``given.need_data``).
 
-    ``moments`` are :func:`pooled_moments` of the data (needed when ``given.need_data``).
-    The attributes take scikit-learn's dtypes: ``mean_prior_`` the data's (X.mean),
+    They take scikit-learn's dtypes: ``mean_prior_`` the data's (X.mean),
     ``covariance_prior_`` float64 for full and tied (np.cov) and the data's for diag and
-    spherical (np.var); the M-step uses those rounded values, as scikit-learn does.
+    spherical (np.var). The M-step uses these rounded values, as scikit-learn does
+    (:func:`priors_from_attributes`).
     """
     mean_prior, cov_prior = given.mean_prior_, given.covariance_prior_
     if given.need_data:
@@ -227,22 +231,53 @@ def resolve_priors(
             mean_prior = mean.astype(dtype)
         if cov_prior is None:
             cov_prior = _empirical_covariance(weight, scatter, covariance_type, mean.size, dtype)
-    attrs = {
+    return {
         "weight_concentration_prior_": given.weight_concentration_prior_,
         "mean_precision_prior_": given.mean_precision_prior_,
         "mean_prior_": mean_prior,
         "degrees_of_freedom_prior_": given.degrees_of_freedom_prior_,
         "covariance_prior_": cov_prior,
     }
-    priors = Priors(
-        given.weight_concentration_prior_type,
-        float(given.weight_concentration_prior_),
-        float(given.mean_precision_prior_),
-        np.asarray(mean_prior, dtype=np.float64),
-        float(given.degrees_of_freedom_prior_),
-        np.asarray(cov_prior, dtype=np.float64),
+
+
+def priors_from_attributes(prior_type: str, attrs: dict) -> Priors:
+    """The float64 priors of the M-step from scikit-learn's prior attributes."""
+    return Priors(
+        prior_type,
+        float(attrs["weight_concentration_prior_"]),
+        float(attrs["mean_precision_prior_"]),
+        np.asarray(attrs["mean_prior_"], dtype=np.float64),
+        float(attrs["degrees_of_freedom_prior_"]),
+        np.asarray(attrs["covariance_prior_"], dtype=np.float64),
     )
-    return priors, attrs
+
+
+def check_prior_attributes(attrs: dict, covariance_type: str, n_features: int) -> None:
+    """Prior attributes read from a file, as a fit leaves them: positive finite scalars,
+    degrees of freedom above d - 1, a finite mean of shape (d,), and a covariance prior in
+    the type's layout that is symmetric positive semi-definite (the data's covariance may
+    be singular: scikit-learn does not check it). Raises ``ValueError`` naming the prior."""
+    for name in ("weight_concentration_prior_", "mean_precision_prior_"):
+        if not 0.0 < float(attrs[name]) < np.inf:
+            raise ValueError(f"{name[:-1]} is {attrs[name]}; expected a positive finite number")
+    dof = float(attrs["degrees_of_freedom_prior_"])
+    if not n_features - 1.0 < dof < np.inf:
+        raise ValueError(f"degrees_of_freedom_prior is {dof}; expected above {n_features - 1}")
+    mean = np.asarray(attrs["mean_prior_"])
+    if mean.shape != (n_features,) or not np.all(np.isfinite(mean)):
+        raise ValueError(f"mean_prior should be {n_features} finite numbers")
+    cov = covariance.get(covariance_type)
+    value = np.asarray(attrs["covariance_prior_"], dtype=np.float64)
+    shape = PRIOR_LAYOUTS[covariance_type].shape(n_features)
+    if value.shape != shape or not np.all(np.isfinite(value)):
+        raise ValueError(f"covariance_prior should be finite numbers of shape {shape}")
+    if cov.is_matrix:
+        symmetric = np.allclose(value, value.T)
+        scale = max(float(np.abs(value).max()), np.finfo(float).tiny)
+        if not symmetric or np.linalg.eigvalsh(value).min() < -1e-10 * scale:
+            raise ValueError("covariance_prior is not symmetric positive semi-definite")
+    elif np.any(value < 0.0) or not np.any(value > 0.0):
+        raise ValueError("covariance_prior has a negative variance, or none positive")
 
 
 def _empirical_covariance(weight, scatter, covariance_type, n_features, dtype):
