@@ -130,8 +130,11 @@ def _read_priors(fields: FieldReader, settings: dict, d: int) -> dict:
         value = fields.scalar(group.attrs, name, float, f"priors/{name}")
         out[attr] = int(group.attrs[name]) if isinstance(group.attrs[name], np.integer) else value
     out["mean_prior_"] = fields.array(group, "mean_prior", "priors/mean_prior", shape=(d,))
-    cp = fields.array(group, "covariance_prior", "priors/covariance_prior")
-    out["covariance_prior_"] = cp[()] if cp.ndim == 0 else cp
+    cp = fields.array(group, "covariance_prior", "priors/covariance_prior", kinds="iuf")
+    if cp.ndim == 0:  # spherical: a float as given (an int stays an int), or np.var's scalar
+        out["covariance_prior_"] = int(cp) if cp.dtype.kind in "iu" else cp[()]
+    else:
+        out["covariance_prior_"] = cp
     try:
         check_prior_attributes(out, settings["covariance_type"], d)
     except ValueError as exc:
