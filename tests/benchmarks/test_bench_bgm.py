@@ -24,7 +24,7 @@ def test_bench_bgm_smoke(tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = [line for line in done.stdout.splitlines() if line.startswith(("W1 ", "W4 "))]
+    rows = [line for line in done.stdout.splitlines() if line[:3] in ("W1 ", "W4 ") and "|" in line]
     assert len(rows) == 4 and sum("BayesianGaussianMixture |" in r for r in rows) == 2
     for result in json.loads(out_json.read_text()).values():
         for model in ("gm", "bgm"):
