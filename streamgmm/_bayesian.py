@@ -24,7 +24,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._data.passes import inference_array
 from ._data.source import as_source, check_weight_sum
 from ._fit import runs
-from ._fit.variational import PRIOR_ATTRIBUTES, VariationalModel, variational_assigner
+from ._fit.variational import (
+    FITTED_ATTRIBUTES,
+    VariationalModel,
+    fitted_attributes,
+    variational_assigner,
+)
 from ._io import modelfile
 from ._model import (
     WEIGHT_PRIORS,
@@ -33,7 +38,6 @@ from ._model import (
     check_n_features,
     feature_names,
     get_covariance,
-    mixture_weights,
 )
 
 
@@ -379,50 +383,6 @@ default="dirichlet_process"
     @staticmethod
     def _finish(arr, lazy):
         return arr if lazy else arr.compute()
-
-
-#: the attributes a fit sets (``feature_names_in_`` aside), as model files store them
-FITTED_ATTRIBUTES = (
-    "weights_",
-    "means_",
-    "covariances_",
-    "precisions_",
-    "precisions_cholesky_",
-    "weight_concentration_",
-    "mean_precision_",
-    "degrees_of_freedom_",
-    *PRIOR_ATTRIBUTES,
-    "converged_",
-    "n_iter_",
-    "lower_bound_",
-    "lower_bounds_",
-    "n_features_in_",
-)
-
-
-def fitted_attributes(settings: dict, result, prior_attrs: dict, n_features: int) -> dict:
-    """scikit-learn's fitted attributes of a variational result (float64, as scikit-learn
-    keeps them whatever the data's dtype; the priors in their own dtypes)."""
-    p = result.params
-    prior_type = settings["weight_concentration_prior_type"]
-    cov = get_covariance(settings["covariance_type"])
-    conc = np.array(p.weight_concentration, dtype=np.float64)
-    return {
-        "weights_": mixture_weights(p, prior_type),
-        "means_": p.means.copy(),
-        "covariances_": p.covariances.copy(),
-        "precisions_": cov.precisions(p.precisions_cholesky),
-        "precisions_cholesky_": p.precisions_cholesky.copy(),
-        "weight_concentration_": tuple(conc) if conc.ndim == 2 else conc,
-        "mean_precision_": p.mean_precision.copy(),
-        "degrees_of_freedom_": np.array(p.degrees_of_freedom, dtype=np.float64)[()],
-        **prior_attrs,
-        "converged_": bool(result.converged),
-        "n_iter_": int(result.n_iter),
-        "lower_bound_": float(result.lower_bound),
-        "lower_bounds_": [float(b) for b in result.lower_bounds],
-        "n_features_in_": int(n_features),
-    }
 
 
 def from_record(record: modelfile.ModelRecord) -> BayesianGaussianMixture:

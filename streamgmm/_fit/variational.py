@@ -33,8 +33,10 @@ from .._model import (
     check_given_priors,
     estep_log_weights,
     gaussian_view,
+    get_covariance,
     log_resp_sum,
     lower_bound,
+    mixture_weights,
     pooled_moments,
     prior_attributes,
     priors_from_attributes,
@@ -150,3 +152,47 @@ def data_moments_pass(source: DataSource, settings: dict) -> SuffStats:
     (stats,) = statistics_pass_many(source, [job])
     check_pass(stats, source)
     return stats
+
+
+#: the attributes a fit sets (``feature_names_in_`` aside), as model files store them
+FITTED_ATTRIBUTES = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_",
+    "precisions_cholesky_",
+    "weight_concentration_",
+    "mean_precision_",
+    "degrees_of_freedom_",
+    *PRIOR_ATTRIBUTES,
+    "converged_",
+    "n_iter_",
+    "lower_bound_",
+    "lower_bounds_",
+    "n_features_in_",
+)
+
+
+def fitted_attributes(settings: dict, result, prior_attrs: dict, n_features: int) -> dict:
+    """scikit-learn's fitted attributes of a variational result (float64, as scikit-learn
+    keeps them whatever the data's dtype; the priors in their own dtypes)."""
+    p = result.params
+    prior_type = settings["weight_concentration_prior_type"]
+    cov = get_covariance(settings["covariance_type"])
+    conc = np.array(p.weight_concentration, dtype=np.float64)
+    return {
+        "weights_": mixture_weights(p, prior_type),
+        "means_": p.means.copy(),
+        "covariances_": p.covariances.copy(),
+        "precisions_": cov.precisions(p.precisions_cholesky),
+        "precisions_cholesky_": p.precisions_cholesky.copy(),
+        "weight_concentration_": tuple(conc) if conc.ndim == 2 else conc,
+        "mean_precision_": p.mean_precision.copy(),
+        "degrees_of_freedom_": np.array(p.degrees_of_freedom, dtype=np.float64)[()],
+        **prior_attrs,
+        "converged_": bool(result.converged),
+        "n_iter_": int(result.n_iter),
+        "lower_bound_": float(result.lower_bound),
+        "lower_bounds_": [float(b) for b in result.lower_bounds],
+        "n_features_in_": int(n_features),
+    }
