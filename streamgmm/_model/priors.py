@@ -51,7 +51,7 @@ def check_bayesian_hyperparameters(est) -> None:
     if not isinstance(prior_type, str) or prior_type not in PRIOR_TYPES:
         raise InvalidParameterError(
             f"The 'weight_concentration_prior_type' parameter of {KIND} must be a str among "
-            f"{set(PRIOR_TYPES)}. Got {prior_type!r} instead."
+            f"{{{', '.join(map(repr, sorted(PRIOR_TYPES)))}}}. Got {prior_type!r} instead."
         )
     for name in ("weight_concentration_prior", "mean_precision_prior", "degrees_of_freedom_prior"):
         _positive_or_none(est, name)
