@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -28,7 +29,7 @@ from .._io.checkpoint import checkpoint_lock
 from .._io.modelfile import FORMAT_NAME
 from .._model import Params, check_means, check_precisions, check_weights
 from .checkpointing import Checkpointer, data_identity, resumed_runs, settings_digest
-from .em import EMResult, EMRun, GaussianEM, best_run, run_em_many
+from .em import EMResult, EMRun, GaussianEM, UpdateRule, best_run, run_em_many
 from .init import initialise_many
 from .progress import Reporter
 
@@ -65,6 +66,27 @@ def checked_inits(settings: dict, n_features: int):
         None if m is None else check_means(m, k, n_features),
         None if p is None else check_precisions(p, cov, k, n_features),
     )
+
+
+class FitModel(Protocol):
+    """What :func:`fit` asks of a model (:class:`GaussianModel`, or
+    ``variational.VariationalModel``)."""
+
+    params_type: type  # the runs' parameters, as checkpoints rebuild them
+    file_format: str  # the model file format of its checkpoints
+    rule: UpdateRule
+
+    def check(self, n_features: int) -> None:
+        """Check what depends on the data's width, before any block is read."""
+
+    def starts(self, source: DataSource, random_state) -> list:
+        """The ``n_init`` fresh starts (their passes shared)."""
+
+    def prepare_warm(self, source: DataSource) -> None:
+        """Before a warm start continues from fitted parameters."""
+
+    def restore(self, record) -> None:
+        """Before a resume: what the checkpoint's model record holds beyond the runs."""
 
 
 class GaussianModel:
@@ -118,7 +140,7 @@ def fit(
     resume: bool = False,
     snapshot: Callable[[EMResult], object] | None = None,
     defaults: dict | None = None,
-    model=None,
+    model: FitModel | None = None,
 ) -> FitOutcome:
     """Fit the model ``settings`` describe on ``source``.
 
