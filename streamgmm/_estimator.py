@@ -46,11 +46,7 @@ VectorLike = ArrayLike | da.Array
 #: A per-iteration callback: a truthy return stops the fit.
 Callback = Callable[[IterationInfo], bool | None]
 
-CONVERGENCE_MESSAGE = (
-    "Best performing initialization did not converge. "
-    "Try different init parameters, or increase max_iter, "
-    "tol, or check for degenerate data."
-)
+CONVERGENCE_MESSAGE = runs.CONVERGENCE_MESSAGE  # scikit-learn's words, kept in one place
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
