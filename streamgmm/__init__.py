@@ -14,6 +14,7 @@ from ._version import __version__
 #: public name -> the module that defines it
 _EXPORTS = {
     "GaussianMixture": "._estimator",
+    "BayesianGaussianMixture": "._bayesian",
     "load": "._estimator",
     "ModelSelection": "._selection",
     "select_model": "._selection",
@@ -31,6 +32,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BayesianGaussianMixture",
     "BlockFailedError",
     "CheckpointInUseError",
     "GaussianMixture",
@@ -50,6 +52,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from ._bayesian import BayesianGaussianMixture
     from ._data.budget import ModelTooLargeError, WorkerMemoryError
     from ._data.passes import BlockFailedError
     from ._data.progress import Progress

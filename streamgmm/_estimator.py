@@ -23,6 +23,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._bayesian import BayesianGaussianMixture
+from ._bayesian import from_record as bayesian_from_record
 from ._data import progress
 from ._data.blocks import ModelAssigner
 from ._data.passes import inference
@@ -47,11 +49,7 @@ VectorLike = ArrayLike | da.Array
 #: A per-iteration callback: a truthy return stops the fit.
 Callback = Callable[[IterationInfo], bool | None]
 
-CONVERGENCE_MESSAGE = (
-    "Best performing initialization did not converge. "
-    "Try different init parameters, or increase max_iter, "
-    "tol, or check for degenerate data."
-)
+CONVERGENCE_MESSAGE = runs.CONVERGENCE_MESSAGE  # scikit-learn's words, kept in one place
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -578,8 +576,9 @@ def fitted_from_result(estimator: GaussianMixture, result, dtype, n_features) ->
     return estimator
 
 
-def load(path) -> GaussianMixture:
-    """Read a model written by :meth:`GaussianMixture.save`.
+def load(path) -> GaussianMixture | BayesianGaussianMixture:
+    """Read a model written by :meth:`GaussianMixture.save` or
+    :meth:`BayesianGaussianMixture.save` (the file's format says which).
 
     Parameters
     ----------
@@ -587,7 +586,7 @@ def load(path) -> GaussianMixture:
 
     Returns
     -------
-    GaussianMixture
+    GaussianMixture or BayesianGaussianMixture
         Fitted, with the saved parameters (same dtypes, bit for bit), settings
         and fit history.
 
@@ -606,11 +605,16 @@ def load(path) -> GaussianMixture:
 
 def read_record(path) -> modelfile.ModelRecord:
     """The checked record of a model file (what :func:`load` builds the estimator from)."""
+    if modelfile.read_format(path) == modelfile.BAYESIAN_FORMAT:
+        defaults = BayesianGaussianMixture().get_params(deep=False)
+        return modelfile.read_model(path, defaults, file_format=modelfile.BAYESIAN_FORMAT)
     return modelfile.read_model(path, GaussianMixture._defaults())
 
 
-def from_record(record: modelfile.ModelRecord) -> GaussianMixture:
-    """A fitted ``GaussianMixture`` from a checked model record."""
+def from_record(record: modelfile.ModelRecord) -> GaussianMixture | BayesianGaussianMixture:
+    """A fitted estimator of the record's format from a checked model record."""
+    if record.file_format == modelfile.BAYESIAN_FORMAT:
+        return bayesian_from_record(record)
     estimator = GaussianMixture(**record.settings)
     for name, value in record.fitted.items():
         setattr(estimator, name, value)

@@ -62,10 +62,15 @@ class ModelAssigner:
 
     With ``missing="em"``, a NaN in a block marks a missing entry: such blocks go through
     ``missing.py`` (each row from its observed coordinates); blocks without NaN take the
-    fused kernels as with ``missing="error"``.
+    fused kernels as with ``missing="error"``. ``log_weights`` (K,), when given, replaces
+    ``log(params.weights)`` as the per-component term added to each log-density: the
+    variational E-step of a Bayesian mixture adds E[log pi_k] and the terms of its
+    precision's posterior there (``_model.variational``).
     """
 
-    def __init__(self, params: Params, covariance_type: str, missing: str = "error"):
+    def __init__(
+        self, params: Params, covariance_type: str, missing: str = "error", log_weights=None
+    ):
         cov = get_covariance(covariance_type)
         k, d = params.means.shape
         self.covariance_type = covariance_type
@@ -77,8 +82,11 @@ class ModelAssigner:
         self.log_det = np.ascontiguousarray(
             cov.log_det_chol(self.prec_chol, k, d), dtype=np.float64
         )
-        with np.errstate(divide="ignore"):  # a zero weight is a -inf log weight, as in sklearn
-            self.log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
+        if log_weights is not None:
+            self.log_weights = np.array(log_weights, dtype=np.float64).reshape(k)
+        else:
+            with np.errstate(divide="ignore"):  # a zero weight is a -inf log weight, as in sklearn
+                self.log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
         # The fused kernels' view of the parameters: (log pi + log det) - d/2 log(2 pi).
         self.log_const = self.log_weights + self.log_det + (-0.5 * d * kernels.LOG_2PI)
         self.fused_prec = np.ascontiguousarray(cov.fused_precisions(self.prec_chol, k, d))

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._data.source import DataSource
 from .._io.checkpoint import CheckpointState, RunState, read_checkpoint, write_checkpoint
+from .._io.modelfile import FORMAT_NAME
 from .._model import Params
 from .em import EMRun, best_run
 
@@ -117,15 +118,18 @@ def _run_state(r: EMRun) -> RunState:
     )
 
 
-def resumed_runs(settings, defaults, source, checkpoint, random_state) -> list[EMRun]:
+def resumed_runs(settings, defaults, source, checkpoint, random_state, model=None) -> list[EMRun]:
     """The runs saved in ``checkpoint``, after checking that its settings and data are
-    this fit's; ``random_state`` is set to the saved state."""
+    this fit's; ``random_state`` is set to the saved state. ``model`` (``runs.GaussianModel``
+    by default) gives the checkpoint's format and the type of its parameters, and restores
+    what else the fit needs from the checkpoint's model record."""
     if checkpoint is None:
         raise ValueError("resume=True needs checkpoint=PATH: the checkpoint to continue from.")
     path = os.fspath(checkpoint)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint to resume from at {path}")
-    _, state = read_checkpoint(path, defaults)
+    file_format = getattr(model, "file_format", FORMAT_NAME)
+    record, state = read_checkpoint(path, defaults, file_format)
     if state.settings_digest != settings_digest(settings):
         raise ValueError(
             f"checkpoint {path} was written with other settings; only "
@@ -133,10 +137,13 @@ def resumed_runs(settings, defaults, source, checkpoint, random_state) -> list[E
         )
     compare_identity(state.data_identity, data_identity(source), path)
     random_state.set_state(state.rng_state)
+    if model is not None:
+        model.restore(record)
+    params_type = getattr(model, "params_type", Params)
     cov = settings["covariance_type"]
     return [
         EMRun(
-            Params(**s.params),
+            params_type(**s.params),
             cov,
             s.lower_bound,
             list(s.lower_bounds),

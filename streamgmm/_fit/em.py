@@ -3,6 +3,11 @@
 One statistics pass per iteration yields both the log-likelihood of the current
 parameters (scikit-learn's lower bound for that iteration) and the statistics of
 the M-step. Convergence is scikit-learn's: ``|lower_bound - previous| < tol``.
+
+The loop does not know which model it fits: an *update rule* (:class:`GaussianEM` by
+default) gives the E-step's assigner of a run's parameters and, from the pass's
+statistics, the iteration's lower bound and the next parameters. The variational rule
+of ``BayesianGaussianMixture`` (``variational.py``) plugs in the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
 
 from .._data import progress
 from .._data.blocks import ModelAssigner
@@ -37,10 +45,12 @@ class IterationInfo:
         entered this iteration (scikit-learn's ``lower_bounds_[n_iter - 1]``).
     change : float
         ``lower_bound`` minus the previous one (``inf`` on the first iteration).
-    params : Params
+    params : Params or VariationalParams
         The parameters after this iteration's M-step, float64, scikit-learn's
-        shapes (``weights``, ``means``, ``covariances``, ``precisions_cholesky``).
-        A copy: changing it does not change the fit.
+        shapes (``weights``, ``means``, ``covariances``, ``precisions_cholesky``; for
+        a ``BayesianGaussianMixture`` the posterior's ``weight_concentration``,
+        ``mean_precision``, ``means``, ``degrees_of_freedom``, ``covariances``,
+        ``precisions_cholesky``). A copy: changing it does not change the fit.
     seconds : float
         Wall time of this iteration.
     init : int
@@ -50,9 +60,35 @@ class IterationInfo:
     n_iter: int
     lower_bound: float
     change: float
-    params: Params
+    params: Any
     seconds: float
     init: int = 0
+
+
+class UpdateRule(Protocol):
+    """What the loop asks of a model: the E-step of some parameters, then one step."""
+
+    def assigner(self, params, covariance_type: str, missing: str = "error") -> ModelAssigner:
+        """The E-step's assigner for a run's current parameters (``missing``: the data's
+        setting, "em" when a NaN is a missing entry)."""
+
+    def step(self, stats: SuffStats, assigner: ModelAssigner) -> tuple[float, Any]:
+        """(lower bound of this iteration, next parameters) from the pass's statistics;
+        ``assigner`` is the one that made them (it holds the parameters that entered)."""
+
+
+class GaussianEM:
+    """EM of a Gaussian mixture: the lower bound is the mean log-likelihood per unit weight
+    of the parameters that entered the pass, the next parameters its M-step."""
+
+    def __init__(self, reg_covar: float):
+        self.reg_covar = reg_covar
+
+    def assigner(self, params: Params, covariance_type: str, missing="error") -> ModelAssigner:
+        return ModelAssigner(params, covariance_type, missing)
+
+    def step(self, stats: SuffStats, assigner: ModelAssigner) -> tuple[float, Params]:
+        return stats.log_lik / stats.weight_sum, m_step(stats, self.reg_covar)
 
 
 @dataclass
@@ -115,7 +151,7 @@ def too_large_error(source: DataSource, row: int) -> ValueError:
 class EMRun:
     """One EM run (an initialisation, or one model of a grid) as the loop advances it."""
 
-    params: Params
+    params: Any  # Params, or what the update rule works with
     covariance_type: str
     lower_bound: float = -math.inf  # the bound of the last iteration (or the warm start's)
     lower_bounds: list = field(default_factory=list)
@@ -153,6 +189,7 @@ def run_em_many(
     callback: Callable[[IterationInfo], bool | None] | None = None,
     reporter: Reporter | None = None,
     after_iteration: Callable[[list[EMRun]], None] | None = None,
+    rule: UpdateRule | None = None,
 ) -> bool:
     """Advance every run by E and M steps, all from the same pass over the data.
 
@@ -162,8 +199,10 @@ def run_em_many(
     order; a truthy return stops the whole loop after this iteration (returns
     True). ``after_iteration(runs)`` runs once the iteration is complete (the
     checkpoint hook). An exception, Ctrl-C included, propagates with every run
-    holding its last finished iteration.
+    holding its last finished iteration. ``rule`` is the model's update rule (default:
+    :class:`GaussianEM` with ``reg_covar``).
     """
+    rule = GaussianEM(reg_covar) if rule is None else rule
     stopped = False
     while not stopped:
         active = [r for r in runs if not r.done and r.n_iter < max_iter]
@@ -172,7 +211,7 @@ def run_em_many(
         n_iter = max(r.n_iter for r in active) + 1
         going = f" ({len(active)} of {len(runs)} runs going)" if len(runs) > 1 else ""
         progress.phase(f"EM iteration {n_iter}{going}")
-        updates, seconds = _one_pass(source, active, reg_covar)
+        updates, seconds = _one_pass(source, active, rule)
         line = _report_line(updates, n_iter, seconds, source.nbytes, going)
         for r, lower_bound, params in updates:
             change = _next_iteration(r, lower_bound, params, tol=tol, max_iter=max_iter)
@@ -181,7 +220,7 @@ def run_em_many(
                 if r.done:
                     reporter.init_end(r.init, r.lower_bound, r.converged)
             if callback is not None:
-                copy = Params(*(a.copy() for a in params))
+                copy = type(params)(*(np.copy(a) for a in params))
                 info = IterationInfo(r.n_iter, lower_bound, change, copy, seconds, r.init)
                 stopped = (bool(callback(info)) and not r.converged) or stopped
         if after_iteration is not None:
@@ -201,20 +240,22 @@ def _report_line(updates, n_iter, seconds, nbytes, going) -> str:
     return f"EM iteration {n_iter}{going}: {bound}; {seconds:.2f} s, {speed}"
 
 
-def _one_pass(source: DataSource, active: list[EMRun], reg_covar: float):
-    """One read of the data for every active run: each run's lower bound (the mean
-    log-likelihood of its current parameters) and next parameters, and the seconds taken."""
+def _one_pass(source: DataSource, active: list[EMRun], rule: UpdateRule):
+    """One read of the data for every active run: each run's lower bound and next
+    parameters (``rule.step``), and the seconds taken."""
     t = time.perf_counter()
     jobs = [
-        (ModelAssigner(r.params, r.covariance_type, source.missing), r.covariance_type, True)
+        (rule.assigner(r.params, r.covariance_type, source.missing), r.covariance_type, True)
         for r in active
     ]
     all_stats = statistics_pass_many(source, jobs)
-    updates = []
-    for r, stats in zip(active, all_stats, strict=True):  # all or nothing per iteration
+    for stats in all_stats:  # all or nothing per iteration
         check_pass(stats, source)
         note_rows_left_out(stats, source)
-        updates.append((r, stats.log_lik / stats.weight_sum, m_step(stats, reg_covar)))
+    updates = [
+        (r, *rule.step(stats, job[0]))
+        for r, stats, job in zip(active, all_stats, jobs, strict=True)
+    ]
     seconds = time.perf_counter() - t
     logger.info(
         "pass %d: %d run(s), %.2f s, %.2f GB/s",
@@ -226,9 +267,7 @@ def _one_pass(source: DataSource, active: list[EMRun], reg_covar: float):
     return updates, seconds
 
 
-def _next_iteration(
-    r: EMRun, lower_bound: float, params: Params, *, tol: float, max_iter: int
-) -> float:
+def _next_iteration(r: EMRun, lower_bound: float, params, *, tol: float, max_iter: int) -> float:
     """Move ``r`` to its next iteration and decide whether it is done; returns the change."""
     change = lower_bound - r.lower_bound
     r.params, r.lower_bound, r.n_iter = params, lower_bound, r.n_iter + 1

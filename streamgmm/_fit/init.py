@@ -55,8 +55,11 @@ from .._data.budget import memory_budget
 from .._data.passes import merge_columns, reduce_pass, statistics_pass_many
 from .._data.source import CACHE_SHARE, DataSource
 from .._model import (
+    Estimate,
     Params,
+    SuffStats,
     estimate_from_rows,
+    estimate_from_stats,
     get_covariance,
     initial_parameters,
     parameters_from_init,
@@ -87,8 +90,7 @@ class _Plan:
     passes: int = 0
     closing: bool = False  # one more assignment to the final centres is due
     final: bool = False  # centres already converged (in memory): one assignment pass
-    estimate: tuple | None = None  # "rows": scikit-learn's parameters of the chosen rows
-    weight_sum: float = 0.0
+    estimate: Estimate | None = None  # "rows": scikit-learn's estimate of the chosen rows
 
 
 def initialise_many(
@@ -111,27 +113,51 @@ def initialise_many(
     gives the second moment of the rows the chosen ones leave out). Data that fit in
     ``memory_limit`` are seeded on every row, as scikit-learn does; larger data, which
     scikit-learn could not hold, on a sample (k-means++) or by k-means|| (kmeans).
+    """
+    if weights_init is not None and means_init is not None and precisions_init is not None:
+        return [
+            parameters_from_init(cov, weights_init, means_init, precisions_init) for _, cov in specs
+        ]
+    starts = initial_estimates_many(
+        source, specs, init_params, reg_covar, random_state, memory_limit
+    )
+    inits = (weights_init, means_init, precisions_init)
+    return [initial_parameters(start.estimate, *inits) for start in starts]
+
+
+@dataclass(frozen=True)
+class Start:
+    """One run's initial responsibilities: scikit-learn's estimate of them, and their
+    statistics where a pass made them ("kmeans" and "random", whose responsibilities sum
+    to 1 on every row, so the statistics also hold the moments of the whole data; None
+    for a start from chosen rows)."""
+
+    estimate: Estimate
+    stats: SuffStats | None
+
+
+def initial_estimates_many(
+    source: DataSource, specs, init_params: str, reg_covar: float, random_state,
+    memory_limit="auto",
+) -> list[Start]:  # fmt: skip
+    """The start of each run (what :func:`initialise_many` turns into parameters; a
+    Bayesian mixture applies its variational M-step to the estimates).
 
     Random draws are made run by run, in order, exactly as consecutive fits
     would make them (Lloyd passes draw nothing); the passes over
     the data are then shared: every Lloyd pass serves all k-means runs, one pass
     draws every "random" run's responsibilities, one read fetches every run's rows.
     """
-    if weights_init is not None and means_init is not None and precisions_init is not None:
-        return [
-            parameters_from_init(cov, weights_init, means_init, precisions_init) for _, cov in specs
-        ]
     states = random_state if isinstance(random_state, list) else [random_state] * len(specs)
     in_memory = rows_in_memory(source, memory_limit)
     plans = _draw_plans(source, specs, init_params, states, in_memory)
     _run_rows(source, [p for p in plans if p.kind == "rows"], reg_covar)
     _run_lloyd(source, [p for p in plans if p.kind == "lloyd"])
     _run_random(source, [p for p in plans if p.kind == "random"])
-    inits = (weights_init, means_init, precisions_init)
     return [
-        initial_parameters(p.stats, reg_covar, *inits, p.estimate, p.weight_sum)
+        Start(p.estimate, None)
         if p.kind == "rows"
-        else initial_parameters(p.stats, reg_covar, *inits)
+        else Start(estimate_from_stats(p.stats, reg_covar), p.stats)
         for p in plans
     ]
 
@@ -192,11 +218,7 @@ def _run_rows(source, plans, reg_covar) -> None:
     for p in plans:
         mine = rows[start : start + len(p.indices)]
         start += len(p.indices)
-        p.estimate = (
-            *estimate_from_rows(mine, p.covariance_type, reg_covar, raw),
-            p.covariance_type,
-        )
-        p.weight_sum = total
+        p.estimate = estimate_from_rows(mine, p.covariance_type, reg_covar, total, raw)
 
 
 def _raw_second_moment(source) -> np.ndarray:

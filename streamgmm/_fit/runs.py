@@ -7,6 +7,10 @@ or those of a checkpoint), shares every pass between them
 (:func:`~streamgmm._fit.em.run_em_many`), writes a checkpoint after each iteration
 and keeps the last finished iteration when interrupted. It returns the outcome and
 sets nothing on the estimator: a fit that raises leaves the estimator as it was.
+
+What is particular to a model (its initial parameters, its update rule, what a warm
+start or a resume restores) comes from a *model* object: :class:`GaussianModel` by
+default, ``variational.VariationalModel`` for ``BayesianGaussianMixture``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -23,9 +28,10 @@ from .._data.budget import check_model_memory, memory_budget
 from .._data.fill import filled_source, observed_column_sums
 from .._data.source import DataSource
 from .._io.checkpoint import checkpoint_lock
+from .._io.modelfile import FORMAT_NAME
 from .._model import Params, check_means, check_precisions, check_weights
 from .checkpointing import Checkpointer, data_identity, resumed_runs, settings_digest
-from .em import EMResult, EMRun, best_run, nonfinite_error, run_em_many
+from .em import EMResult, EMRun, GaussianEM, UpdateRule, best_run, nonfinite_error, run_em_many
 from .init import initialise_many
 from .report import Reporter
 
@@ -45,6 +51,14 @@ class Interrupted(KeyboardInterrupt):
         self.outcome, self.checkpoint = outcome, checkpoint
 
 
+#: scikit-learn's warning when the initialisation kept did not converge
+CONVERGENCE_MESSAGE = (
+    "Best performing initialization did not converge. "
+    "Try different init parameters, or increase max_iter, "
+    "tol, or check for degenerate data."
+)
+
+
 def checked_inits(settings: dict, n_features: int):
     """(weights_init, means_init, precisions_init) checked against K and d (None if unset)."""
     k, cov = settings["n_components"], settings["covariance_type"]
@@ -54,6 +68,62 @@ def checked_inits(settings: dict, n_features: int):
         None if m is None else check_means(m, k, n_features),
         None if p is None else check_precisions(p, cov, k, n_features),
     )
+
+
+class FitModel(Protocol):
+    """What :func:`fit` asks of a model (:class:`GaussianModel`, or
+    ``variational.VariationalModel``)."""
+
+    params_type: type  # the runs' parameters, as checkpoints rebuild them
+    file_format: str  # the model file format of its checkpoints
+    rule: UpdateRule
+
+    def check(self, n_features: int) -> None:
+        """Check what depends on the data's width, before any block is read."""
+
+    def starts(self, source: DataSource, random_state) -> list:
+        """The ``n_init`` fresh starts (their passes shared)."""
+
+    def prepare_warm(self, source: DataSource) -> None:
+        """Before a warm start continues from fitted parameters."""
+
+    def restore(self, record) -> None:
+        """Before a resume: what the checkpoint's model record holds beyond the runs."""
+
+
+class GaussianModel:
+    """What :func:`fit` needs to fit a GaussianMixture beyond the shared loop: the checks of
+    its initial arrays, its starts, its update rule; a warm start and a resume restore
+    nothing more than the runs."""
+
+    params_type = Params
+    file_format = FORMAT_NAME
+
+    def __init__(self, settings: dict):
+        self.settings = settings
+        self.rule = GaussianEM(settings["reg_covar"])
+        self.inits = (None, None, None)
+
+    def check(self, n_features: int) -> None:
+        """Checks that need the data's width, before any block is read."""
+        self.inits = checked_inits(self.settings, n_features)
+
+    def starts(self, source: DataSource, random_state) -> list[Params]:
+        """``n_init`` fresh starts; their initialisations share the passes over the data."""
+        s = self.settings
+        specs = [(s["n_components"], s["covariance_type"])] * s["n_init"]
+        if not all(i is not None for i in self.inits):  # no pass when all three are given
+            source = init_source(source)
+        return initialise_many(
+            source, specs, s["init_params"], s["reg_covar"], random_state, *self.inits,
+            memory_limit=s["memory_limit"],
+        )  # fmt: skip
+
+    def prepare_warm(self, source: DataSource) -> None:
+        """Before continuing from fitted parameters (nothing to do)."""
+
+    def restore(self, record) -> None:
+        """What a resume takes from the checkpoint's model record (nothing more)."""
 
 
 def check_enough_samples(n_samples: int, n_components: int) -> None:
@@ -75,16 +145,19 @@ def fit(
     resume: bool = False,
     snapshot: Callable[[EMResult], object] | None = None,
     defaults: dict | None = None,
+    model: FitModel | None = None,
 ) -> FitOutcome:
     """Fit the model ``settings`` describe on ``source``.
 
     ``warm`` is (parameters, lower bound) to continue from; ``snapshot(result)`` makes the
     model record a checkpoint stores; ``defaults`` are the estimator's default settings
-    (to read a checkpoint). Raises :class:`Interrupted` on Ctrl-C.
+    (to read a checkpoint); ``model`` says what is particular to the model (default: a
+    :class:`GaussianModel` of ``settings``). Raises :class:`Interrupted` on Ctrl-C.
     """
     s = settings
+    model = GaussianModel(s) if model is None else model
     check_enough_samples(source.n_samples, s["n_components"])
-    inits = checked_inits(s, source.n_features)
+    model.check(source.n_features)
     source.maybe_cache(s["cache"], s["memory_limit"])
     source.total_weight()  # weights that sum to zero are refused before any pass
     n_runs = 1 if (warm is not None or resume) else s["n_init"]
@@ -96,20 +169,22 @@ def fit(
     lock = checkpoint_lock(checkpoint) if checkpoint is not None else nullcontext()
     with lock:
         if resume:
-            runs = resumed_runs(s, defaults or s, source, checkpoint, random_state)
+            runs = resumed_runs(s, defaults or s, source, checkpoint, random_state, model)
         elif warm is not None:
+            model.prepare_warm(source)
             runs = [EMRun(warm[0], s["covariance_type"], warm[1])]
         else:
-            runs = _initial_runs(s, source, inits, random_state)
+            starts = model.starts(source, random_state)
+            runs = [EMRun(p, s["covariance_type"], init=i) for i, p in enumerate(starts)]
         save = None
         if checkpoint is not None:
             identity, digest = data_identity(source), settings_digest(s)
             rng_state = random_state.get_state()
             save = Checkpointer(checkpoint, snapshot, s["max_iter"], rng_state, identity, digest)
-        return _advance(s, source, runs, callback, save, checkpoint)
+        return _advance(s, source, runs, callback, save, checkpoint, model.rule)
 
 
-def _advance(s, source, runs, callback, save: Checkpointer | None, checkpoint) -> FitOutcome:
+def _advance(s, source, runs, callback, save: Checkpointer | None, checkpoint, rule) -> FitOutcome:
     """Run EM on every run to its end, with scikit-learn's verbose messages."""
     reporter = Reporter(s["verbose"], s["verbose_interval"])
     for r in runs:
@@ -124,6 +199,7 @@ def _advance(s, source, runs, callback, save: Checkpointer | None, checkpoint) -
             callback=callback,
             reporter=reporter,
             after_iteration=save,
+            rule=rule,
         )
     except KeyboardInterrupt:
         reporter.close()
@@ -135,18 +211,6 @@ def _advance(s, source, runs, callback, save: Checkpointer | None, checkpoint) -
     state = "converged" if best.converged else "stopped" if stopped else "did not converge"
     progress.note(f"EM {state} after {best.n_iter} iteration{'s' * (best.n_iter != 1)}", True)
     return FitOutcome(best, stopped, runs)
-
-
-def _initial_runs(s, source, inits, random_state) -> list[EMRun]:
-    """``n_init`` fresh starts; their initialisations share the passes over the data."""
-    specs = [(s["n_components"], s["covariance_type"])] * s["n_init"]
-    if not all(i is not None for i in inits):  # no pass at all when all three are given
-        source = init_source(source)
-    starts = initialise_many(
-        source, specs, s["init_params"], s["reg_covar"], random_state, *inits,
-        memory_limit=s["memory_limit"],
-    )  # fmt: skip
-    return [EMRun(p, s["covariance_type"], init=i) for i, p in enumerate(starts)]
 
 
 def init_source(source: DataSource) -> DataSource:

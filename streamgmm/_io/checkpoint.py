@@ -39,8 +39,16 @@ from .atomic import (
     temporary_prefix,
     write_bytes,
 )
+from .bayesfile import read_variational_run
 from .fields import FieldReader
-from .modelfile import ModelRecord, check_is_hdf5, read_model_from, write_model
+from .modelfile import (
+    BAYESIAN_FORMAT,
+    FORMAT_NAME,
+    ModelRecord,
+    check_is_hdf5,
+    read_model_from,
+    write_model,
+)
 
 CHECKPOINT_VERSION = 1
 PARAM_NAMES = ("weights", "means", "covariances", "precisions_cholesky")
@@ -52,7 +60,7 @@ MAX_JSON_CHARS, MAX_JSON_DEPTH = 1 << 20, 16
 class RunState:
     """One EM run as saved: parameters (float64) and where it stands."""
 
-    params: dict  # weights, means, covariances, precisions_cholesky
+    params: dict  # weights, means, covariances, precisions_cholesky (or a posterior's arrays)
     lower_bound: float
     lower_bounds: list
     n_iter: int
@@ -104,17 +112,20 @@ def _write_state(g: h5py.Group, s: CheckpointState) -> None:
         r.attrs["converged"] = np.bool_(run.converged)
         r.attrs["init"] = np.int64(run.init)
         r.create_dataset("lower_bounds", data=np.asarray(run.lower_bounds, dtype=np.float64))
-        for key in PARAM_NAMES:
-            r.create_dataset(key, data=np.asarray(run.params[key], dtype=np.float64))
+        for key, value in run.params.items():
+            r.create_dataset(key, data=np.asarray(value, dtype=np.float64))
 
 
-def read_checkpoint(path, defaults: dict) -> tuple[ModelRecord, CheckpointState]:
+def read_checkpoint(
+    path, defaults: dict, file_format: str = FORMAT_NAME
+) -> tuple[ModelRecord, CheckpointState]:
     """(model record, :class:`CheckpointState`) of a checkpoint; ``ValueError`` naming the
-    field if anything in it is missing, malformed or inconsistent."""
+    field if anything in it is missing, malformed or inconsistent. ``defaults`` and
+    ``file_format`` are those of the estimator that resumes (see ``modelfile.read_model``)."""
     path = os.fspath(path)
     check_is_hdf5(path, "checkpoint")
     with h5py.File(path, "r") as f:
-        record = read_model_from(f, path, defaults, "checkpoint")
+        record = read_model_from(f, path, defaults, "checkpoint", file_format)
         fields = FieldReader(f, path, "checkpoint")
         g = fields.group(f, "checkpoint")
         state = _read_state(fields, g, record)
@@ -146,6 +157,11 @@ def _read_state(fields: FieldReader, g: h5py.Group, record: ModelRecord) -> Chec
 def _read_run(fields: FieldReader, runs_group, i: int, record: ModelRecord) -> RunState:
     where = f"checkpoint/runs/{i}"
     r = fields.group(runs_group, str(i), where)
+    params = _RUN_READERS[record.file_format](fields, r, where, record)
+    return _run_state(fields, r, where, params)
+
+
+def _gaussian_run(fields: FieldReader, r, where: str, record: ModelRecord) -> dict:
     means = record.fitted["means_"]
     k, d = means.shape
     cov = get_covariance(record.settings.get("covariance_type", "full"))
@@ -161,6 +177,14 @@ def _read_run(fields: FieldReader, runs_group, i: int, record: ModelRecord) -> R
         check_fitted_parameters(fitted, cov.name)
     except FieldError as exc:
         raise fields.bad(f"{where}/{exc.field}", exc.problem) from None
+    return params
+
+
+#: each format's reader of one run's parameters (checked, float64)
+_RUN_READERS = {FORMAT_NAME: _gaussian_run, BAYESIAN_FORMAT: read_variational_run}
+
+
+def _run_state(fields: FieldReader, r, where: str, params: dict) -> RunState:
     n_iter = fields.scalar(r.attrs, "n_iter", int, f"{where}/n_iter")
     bounds = fields.array(r, "lower_bounds", f"{where}/lower_bounds", shape=(max(n_iter, 0),))
     if n_iter < 0 or not np.all(np.isfinite(bounds)):

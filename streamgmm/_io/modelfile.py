@@ -12,6 +12,10 @@ Layout of format version 1 (datasets and attributes only)::
     /settings            attrs: one per plain constructor setting (None is an empty attribute)
     /settings/<name>     array settings (means_init, ...) as datasets
 
+A ``BayesianGaussianMixture`` is written the same way with format
+"streamgmm.BayesianGaussianMixture" and, in addition, its posterior and priors
+(``bayesfile.py``); ``streamgmm.load`` returns the class the format names.
+
 A file is written whole in memory and then through the one atomic writer
 (``atomic.py``). Reading trusts nothing: every field is checked from metadata before it
 is read (``fields.py``), then every value (``_model.validation``): the settings as the
@@ -33,6 +37,7 @@ import numpy as np
 
 from .._model import (
     FieldError,
+    check_bayesian_hyperparameters,
     check_fitted_parameters,
     check_hyperparameters,
     check_means,
@@ -42,10 +47,34 @@ from .._model import (
 )
 from .._version import __version__
 from .atomic import hdf5_bytes, write_bytes
+from .bayesfile import read_bayesian_fields, write_bayesian_fields
 from .fields import FieldReader
 
 FORMAT_NAME = "streamgmm.GaussianMixture"
+BAYESIAN_FORMAT = "streamgmm.BayesianGaussianMixture"
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """What differs between the estimators' model files: the class, its settings' checks,
+    and the fields beyond a GaussianMixture's (write, read and check)."""
+
+    estimator: str
+    check_settings: object
+    write_extra: object = None
+    read_extra: object = None
+
+
+FORMATS = {
+    FORMAT_NAME: FileFormat("GaussianMixture", check_hyperparameters),
+    BAYESIAN_FORMAT: FileFormat(
+        "BayesianGaussianMixture",
+        check_bayesian_hyperparameters,
+        write_bayesian_fields,
+        read_bayesian_fields,
+    ),
+}
 
 #: fitted array attribute -> dataset in /params
 PARAM_FIELDS = {
@@ -73,6 +102,7 @@ class ModelRecord:
     settings: dict
     fitted: dict
     meta: dict = field(default_factory=dict)
+    file_format: str = FORMAT_NAME
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -89,7 +119,7 @@ def save(path, record: ModelRecord) -> None:
 
 def write_model(f: h5py.Group, record: ModelRecord) -> None:
     """The model file's groups and attributes, into an open file (or a checkpoint's)."""
-    f.attrs["format"] = FORMAT_NAME
+    f.attrs["format"] = record.file_format
     f.attrs["format_version"] = np.int64(FORMAT_VERSION)
     f.attrs["streamgmm_version"] = __version__
     f.attrs["numpy_version"] = np.__version__
@@ -105,6 +135,9 @@ def write_model(f: h5py.Group, record: ModelRecord) -> None:
     history.create_dataset("lower_bounds", data=bounds)
     omitted = _write_settings(f.create_group("settings"), record.settings)
     f.attrs["settings_omitted"] = "; ".join(omitted)
+    write_extra = FORMATS[record.file_format].write_extra
+    if write_extra is not None:
+        write_extra(f, record.fitted)
 
 
 def _plain_scalar(value):
@@ -147,25 +180,41 @@ def _is_numeric_array(value) -> bool:
 # -- reading ---------------------------------------------------------------------------
 
 
-def read_model(path, defaults: dict, what: str = "model file") -> ModelRecord:
+def read_model(
+    path, defaults: dict, what: str = "model file", file_format: str = FORMAT_NAME
+) -> ModelRecord:
     """Open, check and read a model file; ``ValueError`` naming the field if anything is off.
 
     ``defaults`` are the estimator's constructor settings (``get_params()`` of a fresh
-    one): the names a file may set, and the values of those it does not.
+    one): the names a file may set, and the values of those it does not. ``file_format``
+    is the format of that estimator (:func:`read_format` tells a file's).
     """
     path = os.fspath(path)
     check_is_hdf5(path, what)
     with h5py.File(path, "r") as f:
-        return read_model_from(f, path, defaults, what)
+        return read_model_from(f, path, defaults, what, file_format)
 
 
-def read_model_from(f: h5py.File, path: str, defaults: dict, what: str) -> ModelRecord:
+def read_format(path) -> str | None:
+    """The format a streamgmm file says it has (a key of FORMATS), or None; nothing else is
+    read or checked (:func:`read_model` checks everything)."""
+    path = os.fspath(path)
+    check_is_hdf5(path)
+    with h5py.File(path, "r") as f:
+        fmt = f.attrs.get("format")
+    return fmt if isinstance(fmt, str) and fmt in FORMATS else None
+
+
+def read_model_from(
+    f: h5py.File, path: str, defaults: dict, what: str, file_format: str = FORMAT_NAME
+) -> ModelRecord:
     """:func:`read_model` on an open file (a checkpoint reads its model part so)."""
     fields = FieldReader(f, path, what)
-    meta = _read_header(fields)
-    settings = _read_settings(fields, defaults)
-    fitted = _read_fitted(fields, dict(defaults, **settings))
-    return ModelRecord(settings, fitted, meta)
+    meta = _read_header(fields, file_format)
+    fmt = FORMATS[file_format]
+    settings = _read_settings(fields, defaults, fmt.estimator)
+    fitted = _read_fitted(fields, dict(defaults, **settings), fmt)
+    return ModelRecord(settings, fitted, meta, file_format)
 
 
 def check_is_hdf5(path: str, what: str = "model file") -> None:
@@ -177,13 +226,19 @@ def check_is_hdf5(path: str, what: str = "model file") -> None:
         raise ValueError(f"{path} is not a streamgmm {what}: not an HDF5 file")
 
 
-def _read_header(fields: FieldReader) -> dict:
+def _read_header(fields: FieldReader, file_format: str) -> dict:
     f, path = fields.f, fields.path
     fmt = f.attrs.get("format")
-    if fmt != FORMAT_NAME:
+    wanted = FORMATS[file_format].estimator
+    if isinstance(fmt, str) and fmt in FORMATS and fmt != file_format:
+        raise ValueError(
+            f"{path} holds a {FORMATS[fmt].estimator} (format {fmt!r}), not a {wanted}; "
+            "streamgmm.load reads either"
+        )
+    if fmt != file_format:
         raise ValueError(
             f"{path} is not a streamgmm model file (its root attribute 'format' is "
-            f"{_short(fmt)}, expected {FORMAT_NAME!r}); write one with GaussianMixture.save"
+            f"{_short(fmt)}, expected {file_format!r}); write one with {wanted}.save"
         )
     version = fields.scalar(f.attrs, "format_version", int, "format_version")
     if version > FORMAT_VERSION:
@@ -208,12 +263,12 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _read_settings(fields: FieldReader, defaults: dict) -> dict:
+def _read_settings(fields: FieldReader, defaults: dict, estimator: str) -> dict:
     group = fields.group(fields.f, "settings")
     unknown = sorted(set(group.attrs).union(group) - set(defaults))
     if unknown:
         raise fields.bad(
-            f"settings/{unknown[0]}", "is not a GaussianMixture setting of this streamgmm version"
+            f"settings/{unknown[0]}", f"is not a {estimator} setting of this streamgmm version"
         )
     settings = {}
     for name in group.attrs:
@@ -242,10 +297,10 @@ def _setting_value(fields: FieldReader, value, where: str):
     )
 
 
-def _read_fitted(fields: FieldReader, settings: dict) -> dict:
+def _read_fitted(fields: FieldReader, settings: dict, fmt: FileFormat) -> dict:
     probe = SimpleNamespace(**settings)
     try:
-        check_hyperparameters(probe)
+        fmt.check_settings(probe)
     except (ValueError, TypeError) as exc:
         raise fields.bad("settings", f"is invalid: {exc}") from None
     cov = get_covariance(probe.covariance_type)
@@ -276,6 +331,8 @@ def _read_fitted(fields: FieldReader, settings: dict) -> dict:
         raise fields.bad(f"params/{exc.field}", exc.problem) from None
     _check_history(fields, fitted, d)
     _check_init_settings(fields, probe, k, d)
+    if fmt.read_extra is not None:
+        fitted.update(fmt.read_extra(fields, fitted, settings))
     return fitted
 
 

@@ -34,6 +34,18 @@ class Params(NamedTuple):
         return self.means.shape[1]
 
 
+class Estimate(NamedTuple):
+    """scikit-learn's ``_estimate_gaussian_parameters`` of some responsibilities: the
+    guarded counts, means and covariances (``reg_covar`` included), and the total sample
+    weight they came from (the divisor of the initial weights)."""
+
+    nk: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    covariance_type: str
+    weight_sum: float
+
+
 def estimate_parameters(stats: SuffStats, reg_covar: float):
     """Unnormalised weights (= guarded nk), means and covariances from statistics."""
     if stats.m2 is None:
@@ -45,6 +57,12 @@ def estimate_parameters(stats: SuffStats, reg_covar: float):
     return nk, means, covariances
 
 
+def estimate_from_stats(stats: SuffStats, reg_covar: float) -> Estimate:
+    """The :class:`Estimate` of the responsibilities that made ``stats``."""
+    nk, means, covariances = estimate_parameters(stats, reg_covar)
+    return Estimate(nk, means, covariances, stats.covariance_type, stats.weight_sum)
+
+
 def m_step(stats: SuffStats, reg_covar: float) -> Params:
     """Parameters maximising the expected log-likelihood for these statistics."""
     nk, means, covariances = estimate_parameters(stats, reg_covar)
@@ -52,7 +70,9 @@ def m_step(stats: SuffStats, reg_covar: float) -> Params:
     return Params(nk / nk.sum(), means, covariances, prec_chol)
 
 
-def estimate_from_rows(rows: np.ndarray, covariance_type: str, reg_covar: float, raw=None):
+def estimate_from_rows(
+    rows: np.ndarray, covariance_type: str, reg_covar: float, weight_sum: float, raw=None
+) -> Estimate:
     """scikit-learn's ``_estimate_gaussian_parameters`` for a start from K chosen rows
     (one-hot responsibilities), evaluated as scikit-learn evaluates it, on those rows.
 
@@ -76,34 +96,21 @@ def estimate_from_rows(rows: np.ndarray, covariance_type: str, reg_covar: float,
     else:
         diag = (X * X) / nk[:, np.newaxis] - means**2 + reg_covar
         cov = diag if covariance_type == "diag" else diag.mean(axis=1)
-    return nk, means, cov
+    return Estimate(nk, means, cov, covariance_type, weight_sum)
 
 
 def initial_parameters(
-    stats: SuffStats | None,
-    reg_covar: float,
-    weights_init=None,
-    means_init=None,
-    precisions_init=None,
-    estimate=None,
-    weight_sum=None,
+    estimate: Estimate, weights_init=None, means_init=None, precisions_init=None
 ) -> Params:
     """scikit-learn's ``_initialize``: parameters of initial responsibilities, with overrides.
 
     As in scikit-learn, the responsibility-based weights are divided by the
-    number of samples (not renormalised), and ``precisions_init`` replaces the
-    covariances through its Cholesky factor. ``estimate`` (nk, means, covariances,
-    covariance type) and ``weight_sum`` stand for ``stats`` when the start was computed
-    from chosen rows (:func:`estimate_from_rows`).
+    total sample weight (not renormalised), and ``precisions_init`` replaces the
+    covariances through its Cholesky factor.
     """
-    if estimate is None:
-        cov_type = covariance.get(stats.covariance_type)
-        nk, means, covariances = estimate_parameters(stats, reg_covar)
-        weight_sum = stats.weight_sum
-    else:
-        nk, means, covariances, name = estimate
-        cov_type = covariance.get(name)
-    weights = nk / weight_sum if weights_init is None else np.array(weights_init, float)
+    cov_type = covariance.get(estimate.covariance_type)
+    nk, means, covariances = estimate.nk, estimate.means, estimate.covariances
+    weights = nk / estimate.weight_sum if weights_init is None else np.array(weights_init, float)
     if means_init is not None:
         means = np.array(means_init, dtype=float)
     if precisions_init is None:

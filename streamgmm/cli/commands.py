@@ -41,7 +41,7 @@ def cmd_fit(args) -> int:
     check_output(args.out, [args.data], args.force)
     fit_kwargs = checkpoint_kwargs(args)
     X = read_data(args)
-    gm = estimator_from_args(args, args.n_components)
+    gm = estimator_from_args(args, args.n_components, X.shape[1])
     iterations = []
     with scheduler(args), display(args):
         gm.fit(X, callback=after_sigint(iterations.append), **fit_kwargs)
@@ -114,10 +114,10 @@ def cmd_impute(args) -> int:
 def cmd_info(args) -> int:
     from .._estimator import from_record, read_record
     from .._io.hdf5 import describe_datasets
-    from .._io.modelfile import FORMAT_NAME
+    from .._io.modelfile import FORMATS
 
     file_format, datasets = describe_datasets(args.model)
-    if file_format != FORMAT_NAME:
+    if file_format not in FORMATS:
         return _data_info(args.model, datasets)
     record = read_record(args.model)
     gm = from_record(record)
@@ -135,14 +135,31 @@ def cmd_info(args) -> int:
         for k, v in settings.items()
         if k != "n_components" and not isinstance(v, np.ndarray)
     )
+    if hasattr(gm, "mean_prior_"):
+        shown += f" (priors used: {_priors_line(gm)})"
     out(f"  settings  {shown}")
     arrays = [k for k, v in settings.items() if isinstance(v, np.ndarray)]
     if arrays:
-        out(f"  saved initial arrays: {', '.join(arrays)}")
+        out(f"  saved array settings: {', '.join(arrays)}")
     if meta["settings_omitted"]:
         out(f"  settings not saved: {meta['settings_omitted']}")
     out(components_table(gm, max_features=None if args.all else 6))
     return EXIT_OK
+
+
+def _priors_line(gm) -> str:
+    """A Bayesian model's priors as fitted (scikit-learn's ``*_prior_`` attributes)."""
+    from .output import vector
+
+    cov = np.asarray(gm.covariance_prior_, dtype=float)
+    diagonal = cov.diagonal() if cov.ndim == 2 else cov
+    cov_text = f"{float(cov):.4g}" if cov.ndim == 0 else f"diagonal {vector(diagonal)}"
+    return (
+        f"weight_concentration={gm.weight_concentration_prior_:.4g} "
+        f"mean_precision={gm.mean_precision_prior_:.4g} "
+        f"degrees_of_freedom={gm.degrees_of_freedom_prior_:.4g} "
+        f"mean={vector(gm.mean_prior_)} covariance {cov_text}"
+    )
 
 
 def _data_info(path, datasets) -> int:

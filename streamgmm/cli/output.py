@@ -46,21 +46,30 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 
+def _is_bayesian(gm) -> bool:
+    return hasattr(gm, "weight_concentration_prior_type")
+
+
 def describe_model(gm) -> str:
     import numpy as np
 
     k, d = gm.means_.shape
-    return (
+    text = (
         f"{plural(k, 'component')}, {plural(d, 'feature')}, {gm.covariance_type} covariances, "
         f"{np.asarray(gm.means_).dtype}"
     )
+    if _is_bayesian(gm):  # how many the prior left on
+        used = int(np.sum(np.asarray(gm.weights_) >= 0.01))
+        text += f"; Bayesian ({gm.weight_concentration_prior_type}), {used} with weight >= 0.01"
+    return text
 
 
 def fit_line(gm, iterations=None) -> str:
     state = "converged" if gm.converged_ else "did not converge"
+    meaning = "variational, a total" if _is_bayesian(gm) else "mean log-likelihood per sample"
     line = (
         f"{state} after {plural(gm.n_iter_, 'iteration')} (tol {gm.tol:g}); "
-        f"lower bound {gm.lower_bound_:.6f} (mean log-likelihood per sample)"
+        f"lower bound {gm.lower_bound_:.6f} ({meaning})"
     )
     if iterations:
         per = sorted(i.seconds for i in iterations)[len(iterations) // 2]

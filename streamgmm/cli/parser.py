@@ -9,6 +9,16 @@ from .output import UsageError
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 MISSING_MODES = ("error", "em")
+PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
+#: the prior options of 'fit --bayesian' (each needs --bayesian)
+PRIOR_OPTIONS = (
+    "weight_concentration_prior_type",
+    "weight_concentration_prior",
+    "mean_precision_prior",
+    "mean_prior",
+    "degrees_of_freedom_prior",
+    "covariance_prior",
+)
 DEMO_SIZE = "1GB"
 DEMO_FOLDER = "streamgmm-demo"
 
@@ -16,6 +26,17 @@ DEMO_FOLDER = "streamgmm-demo"
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, and no exit from inside argparse
         raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _numbers(text: str) -> list[float]:
+    """Comma-separated numbers, e.g. "0.5" or "1,2,3"."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    return values
 
 
 def _positive_int(text: str) -> int:
@@ -72,6 +93,7 @@ def _add_fit(sub) -> None:
         help="number of mixture components",
     )
     _fit_arguments(p)
+    _bayesian_arguments(p)
     p.add_argument(
         "--checkpoint",
         metavar="PATH",
@@ -318,6 +340,44 @@ def _fit_arguments(p) -> None:
     )
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress")
     _cluster_arguments(p)
+
+
+def _bayesian_arguments(p) -> None:
+    group = p.add_argument_group(
+        "variational Bayesian mixture (scikit-learn's BayesianGaussianMixture)",
+        "With --bayesian, -k is the most components the model may use: the prior on the "
+        "weights switches off those the data do not need. Unset priors take scikit-learn's "
+        "defaults (the mean and covariance of the data, 1/K, 1, the number of features).",
+    )
+    group.add_argument(
+        "--bayesian", action="store_true", help="fit a BayesianGaussianMixture (variational)"
+    )
+    group.add_argument(
+        "--weight-concentration-prior-type",
+        choices=PRIOR_TYPES,
+        default=None,
+        help="(default: dirichlet_process)",
+    )
+    for name, what in (
+        ("weight-concentration-prior", "concentration of the weights' prior (default: 1/K)"),
+        ("mean-precision-prior", "precision of the means' prior (default: 1)"),
+        ("degrees-of-freedom-prior", "degrees of freedom of the Wishart prior (default: d)"),
+    ):
+        group.add_argument(f"--{name}", type=float, metavar="X", help=what)
+    group.add_argument(
+        "--mean-prior",
+        type=_numbers,
+        metavar="X1,...,Xd",
+        help="the means' prior, one number per feature (default: the mean of the data)",
+    )
+    group.add_argument(
+        "--covariance-prior",
+        type=_numbers,
+        metavar="VALUES",
+        help="the covariances' prior: one number for spherical; d numbers for diag (or the "
+        "diagonal of a diagonal matrix for full and tied); d*d numbers, row by row, for full "
+        "and tied (default: the covariance of the data)",
+    )
 
 
 def _cluster_arguments(p) -> None:

@@ -10,6 +10,8 @@ import os
 import tempfile
 import warnings
 
+import numpy as np
+
 from .output import Stdout, UsageError, err, plural
 
 #: the formats of ``predict --out``, by extension (``-``: CSV text on stdout)
@@ -23,11 +25,10 @@ RESULT_FORMATS = {
 STDOUT = "-"
 
 
-def estimator_from_args(args, n_components):
-    from .._estimator import GaussianMixture
-
-    return GaussianMixture(
-        n_components,
+def estimator_from_args(args, n_components, n_features=None):
+    """The estimator the arguments describe: a BayesianGaussianMixture with --bayesian
+    (``n_features`` tells how to read --covariance-prior)."""
+    settings = dict(
         covariance_type=args.covariance_type,
         tol=args.tol,
         reg_covar=args.reg_covar,
@@ -37,8 +38,51 @@ def estimator_from_args(args, n_components):
         random_state=args.random_state,
         chunk_size=args.chunk_rows or "auto",
         memory_limit=args.memory_limit or "auto",
-        missing=args.missing,
     )
+    priors = _prior_settings(args, n_features)
+    if getattr(args, "bayesian", False):
+        from .._bayesian import BayesianGaussianMixture
+
+        if args.missing != "error":
+            raise UsageError(
+                "--missing em fits a GaussianMixture; the Bayesian mixture needs complete rows"
+            )
+        return BayesianGaussianMixture(n_components=n_components, **settings, **priors)
+    from .._estimator import GaussianMixture
+
+    return GaussianMixture(n_components, missing=args.missing, **settings)
+
+
+def _prior_settings(args, n_features) -> dict:
+    """The prior options given, as BayesianGaussianMixture settings; refused without
+    --bayesian (a GaussianMixture has no prior)."""
+    from .parser import PRIOR_OPTIONS
+
+    given = {name: getattr(args, name, None) for name in PRIOR_OPTIONS}
+    given = {name: value for name, value in given.items() if value is not None}
+    if given and not getattr(args, "bayesian", False):
+        option = "--" + next(iter(given)).replace("_", "-")
+        raise UsageError(f"{option} is a prior of the Bayesian mixture: add --bayesian")
+    if "mean_prior" in given:
+        given["mean_prior"] = np.array(given["mean_prior"])
+    if "covariance_prior" in given:
+        values = given["covariance_prior"]
+        given["covariance_prior"] = _covariance_prior(values, args.covariance_type, n_features)
+    return given
+
+
+def _covariance_prior(values: list, covariance_type: str, n_features):
+    """One number: a float (spherical); d numbers: a vector (diag) or the diagonal of a
+    matrix (full, tied); d*d numbers: a matrix, row by row. The fit checks the shape."""
+    arr = np.array(values)
+    if covariance_type == "spherical":
+        return values[0] if len(values) == 1 else arr
+    if covariance_type in ("full", "tied") and n_features is not None:
+        if len(values) == n_features:
+            return np.diag(arr)
+        if len(values) == n_features * n_features:
+            return arr.reshape(n_features, n_features)
+    return arr
 
 
 def read_data(args):

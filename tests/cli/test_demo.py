@@ -201,3 +201,10 @@ def test_dask_cluster_example(tmp_path):
     assert "local threads and cluster agree" in done.stdout
     # its data file's folder is removed; Dask's workers keep their own scratch folder there
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("streamgmm-example")]
+
+
+def test_bayesian_example_switches_the_extra_components_off(tmp_path):
+    bgm = _example("bayesian_hdf5.py")["main"](n_rows=20_000, folder=str(tmp_path))
+    assert bgm.converged_
+    assert np.sum(bgm.weights_ > 0.01) == 5
+    assert np.sort(bgm.weights_)[:15].sum() < 1e-3
