@@ -32,7 +32,7 @@ import streamgmm
 REFUSE = r"""
 import json, sys, time
 import streamgmm
-from streamgmm._estimator import load
+from streamgmm._load import load
 
 def vm(key):
     with open("/proc/self/status") as f:

@@ -15,7 +15,7 @@ from ._version import __version__
 _EXPORTS = {
     "GaussianMixture": "._estimator",
     "BayesianGaussianMixture": "._bayesian",
-    "load": "._estimator",
+    "load": "._load",
     "ModelSelection": "._selection",
     "select_model": "._selection",
     "IterationInfo": "._fit.em",
@@ -57,11 +57,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ._data.passes import BlockFailedError
     from ._data.progress import Progress
     from ._data.source import InputChangedError
-    from ._estimator import GaussianMixture, load
+    from ._estimator import GaussianMixture
     from ._fit.em import IterationInfo
     from ._io.checkpoint import CheckpointInUseError
     from ._io.hdf5 import PartialFileWarning, read_hdf5
     from ._io.writing import write_hdf5
+    from ._load import load
     from ._model.validation import InvalidParameterError
     from ._selection import ModelSelection, select_model
 

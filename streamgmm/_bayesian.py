@@ -1,29 +1,17 @@
 """``streamgmm.BayesianGaussianMixture``: scikit-learn's variational mixture, out of core.
 
-The same thin shell as ``_estimator.GaussianMixture``: the public methods check their
-arguments, wrap X as a data source and hand over to the fit (``_fit.runs`` with the
-variational model of ``_fit.variational``) or to one lazy inference pass; the fitted
-attributes are set only once a fit has succeeded. ``streamgmm.load`` (``_estimator``)
-returns this class for its model files.
+What is particular to it on top of the shared shell (``_mixture.py``): its priors, its fit
+model (``_fit.variational.VariationalModel``), its posterior and the variational E-step.
 """
 
 from __future__ import annotations
 
-import os
-import warnings
 from typing import Any, Literal
 
-import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data.passes import inference_array
-from ._data.source import as_source, check_weight_sum
-from ._fit import runs
+from ._data.blocks import ModelAssigner
 from ._fit.variational import (
     FITTED_ATTRIBUTES,
     VariationalModel,
@@ -31,17 +19,11 @@ from ._fit.variational import (
     variational_assigner,
 )
 from ._io import modelfile
-from ._model import (
-    WEIGHT_PRIORS,
-    VariationalParams,
-    check_bayesian_hyperparameters,
-    check_n_features,
-    feature_names,
-    get_covariance,
-)
+from ._mixture import MixtureShell
+from ._model import WEIGHT_PRIORS, VariationalParams, check_bayesian_hyperparameters
 
 
-class BayesianGaussianMixture(DensityMixin, BaseEstimator):
+class BayesianGaussianMixture(MixtureShell):
     """Variational Bayesian Gaussian mixture fitted over blocks of rows.
 
     Parameters, defaults, fitted attributes, methods, warnings and exceptions are those
@@ -83,9 +65,13 @@ default="dirichlet_process"
     chunk_size : int or "auto", default="auto"
         Rows per block for inputs that are not already chunked (NumPy, h5py).
     memory_limit : "auto", int or str, default="auto"
-        The memory budget that bounds the rows per block.
+        The memory budget that bounds the rows per block (bytes, or a size such as "4GB";
+        "auto": half of this machine's memory, or of the smallest Dask worker's limit).
     cache : bool or "auto", default="auto"
-        Keep the blocks in memory after the first pass.
+        Keep the blocks in memory after the first pass: "auto" when all of them fit in half
+        the budget, so later iterations read nothing.
+    progress : bool, default=False
+        Show the fit's progress on stderr, as :class:`streamgmm.GaussianMixture` does.
 
     Attributes
     ----------
@@ -134,6 +120,7 @@ default="dirichlet_process"
         chunk_size: int | Literal["auto"] = "auto",
         memory_limit: Any = "auto",
         cache: bool | Literal["auto"] = "auto",
+        progress: bool = False,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -155,200 +142,35 @@ default="dirichlet_process"
         self.chunk_size = chunk_size
         self.memory_limit = memory_limit
         self.cache = cache
+        self.progress = progress
 
-    # -- fitting ---------------------------------------------------------------------
+    # -- what the shell asks ------------------------------------------------------------
 
-    def fit(
-        self,
-        X,
-        y: object = None,
-        *,
-        sample_weight=None,
-        callback=None,
-        checkpoint: str | os.PathLike | None = None,
-        resume: bool = False,
-    ) -> BayesianGaussianMixture:
-        """Estimate the variational posterior; one pass over X per iteration.
+    _file_format = modelfile.BAYESIAN_FORMAT
+    _fitted_names = FITTED_ATTRIBUTES
 
-        As :meth:`streamgmm.GaussianMixture.fit`: ``n_init`` initialisations advance
-        together and the one with the largest lower bound is kept; ``sample_weight``
-        counts a row of weight w as w rows; ``callback``, ``checkpoint`` and ``resume``
-        work the same (the callback's ``params`` is the posterior, a
-        ``VariationalParams``). When ``mean_prior`` or ``covariance_prior`` is unset and
-        ``init_params`` is "k-means++" or "random_from_data" (or on a warm start), one
-        more pass reads the data's mean and covariance, as scikit-learn does.
-
-        Parameters
-        ----------
-        X : array-like, dask array or h5py.Dataset of shape (n_samples, n_features)
-        y : ignored
-        sample_weight : array-like of shape (n_samples,), optional
-        callback : callable, optional
-        checkpoint : str or os.PathLike, optional
-        resume : bool, default=False
-
-        Returns
-        -------
-        self : BayesianGaussianMixture
-        """
-        self._fit(X, sample_weight, callback, checkpoint, resume)
-        return self
-
-    def fit_predict(
-        self,
-        X,
-        y: object = None,
-        *,
-        sample_weight=None,
-        callback=None,
-        checkpoint: str | os.PathLike | None = None,
-        resume: bool = False,
-    ) -> np.ndarray | da.Array:
-        """Fit as :meth:`fit`, then return ``predict(X)`` (one more pass), shape (n_samples,)."""
-        self._fit(X, sample_weight, callback, checkpoint, resume)
-        return self.predict(X)
-
-    # -- inference -------------------------------------------------------------------
-
-    def score_samples(self, X) -> np.ndarray | da.Array:
-        """Log of the summed variational weighted densities of each sample (scikit-learn's
-        ``score_samples``), shape (n_samples,); lazy for Dask or HDF5 input."""
-        log_prob, source, lazy = self._infer(X, "log_prob")
-        return self._finish(log_prob.astype(self._out_dtype(source)), lazy)
-
-    def predict(self, X) -> np.ndarray | da.Array:
-        """Most likely component of each sample, shape (n_samples,); lazy for Dask or HDF5
-        input."""
-        labels, _, lazy = self._infer(X, "labels")
-        return self._finish(labels, lazy)
-
-    def predict_proba(self, X) -> np.ndarray | da.Array:
-        """Responsibilities of each component for each sample, shape (n_samples,
-        n_components); lazy for Dask or HDF5 input."""
-        resp, source, lazy = self._infer(X, "proba")
-        return self._finish(resp.astype(self._out_dtype(source)), lazy)
-
-    def score(self, X, y: object = None, sample_weight=None) -> float:
-        """Mean of :meth:`score_samples` over X (per unit weight with ``sample_weight``)."""
-        log_prob, source, _ = self._infer(X, "log_prob", sample_weight)
-        w = source.sample_weight
-        if w is None:
-            return float(log_prob.mean().compute())
-        total, weight = da.compute((log_prob * w).sum(), w.sum())
-        check_weight_sum(float(weight))
-        return float(total) / float(weight)
-
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Draw samples with scikit-learn's random calls; returns (X (n, d) float64, y
-        (n,) int64 sorted by component)."""
-        check_is_fitted(self)
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples} . The sampling requires at "
-                "least one sample."
-            )
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_)
-        cov = get_covariance(self.covariance_type)
-        X = np.vstack(
-            [
-                cov.sample(rng, self.means_[k], self.covariances_, k, int(c))
-                for k, c in enumerate(counts)
-            ]
-        )
-        y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
-        return X.astype(np.float64, copy=False), y
-
-    def save(self, path) -> None:
-        """Write the fitted model to an HDF5 file; ``streamgmm.load(path)`` reads it back.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-        """
-        check_is_fitted(self)
-        modelfile.save(path, self._record())
-
-    # -- the steps behind fit ----------------------------------------------------------
-
-    def _fit(self, X, sample_weight, callback, checkpoint=None, resume=False):
+    def _check_settings(self) -> None:
         check_bayesian_hyperparameters(self)
-        source = as_source(
-            X,
-            chunk_size=self.chunk_size,
-            n_components=self.n_components,
-            sample_weight=sample_weight,
-            min_samples=2,
-            memory_limit=self.memory_limit,
-        )
-        names = feature_names(X)
+
+    def _fit_model(self, settings: dict, source) -> VariationalModel:
+        return VariationalModel(settings, source.dtype)
+
+    def _fitted(self, result, dtype, n_features: int, model: VariationalModel) -> dict:
         settings = self.get_params(deep=False)
-        warm = None
-        if self.warm_start and hasattr(self, "converged_") and not resume:
-            self._check_warm_start(source.n_features)
-            warm = (self._posterior(), self.lower_bound_)
-        model = VariationalModel(settings, source.dtype)
+        return fitted_attributes(settings, result, model.prior_attrs, n_features)
 
-        def snapshot(result):
-            fitted = fitted_attributes(settings, result, model.prior_attrs, source.n_features)
-            return modelfile.ModelRecord(settings, fitted, file_format=modelfile.BAYESIAN_FORMAT)
-
-        with source.session():
-            try:
-                outcome = runs.fit(
-                    settings,
-                    source,
-                    random_state=check_random_state(self.random_state),
-                    warm=warm,
-                    callback=callback,
-                    checkpoint=checkpoint,
-                    resume=resume,
-                    snapshot=snapshot,
-                    defaults=type(self)().get_params(deep=False),
-                    model=model,
-                )
-            except runs.Interrupted as stop:
-                if stop.outcome is not None:  # keep the last finished iteration
-                    self._set_fitted(snapshot(stop.outcome.best).fitted, names)
-                raise
-        if not outcome.best.converged and self.max_iter > 0 and not outcome.stopped:
-            # Before the attributes change: an error-filtered warning leaves the old state.
-            warnings.warn(runs.CONVERGENCE_MESSAGE, ConvergenceWarning, stacklevel=3)
-        self._set_fitted(snapshot(outcome.best).fitted, names)
-
-    def _check_warm_start(self, n_features: int) -> None:
-        check_n_features(self.n_features_in_, n_features, type(self).__name__)
-        k_fitted = self.means_.shape[0]
-        shape = get_covariance(self.covariance_type).prec_shape(self.n_components, n_features)
+    def _warm_mismatch(self, n_features: int) -> str | None:
+        mismatch = super()._warm_mismatch(n_features)
         prior_type = self.weight_concentration_prior_type
-        conc = self._posterior().weight_concentration
-        fits = conc.shape == WEIGHT_PRIORS[prior_type].concentration_shape(k_fitted)
-        if k_fitted != self.n_components or self.covariances_.shape != shape or not fits:
-            raise ValueError(
-                f"warm_start=True continues from the fitted posterior ({k_fitted} components, "
-                f"covariances of shape {self.covariances_.shape}), which does not fit "
-                f"n_components={self.n_components}, covariance_type={self.covariance_type!r}, "
-                f"weight_concentration_prior_type={prior_type!r}. Set warm_start=False to fit "
-                "from a new initialisation."
+        shape = WEIGHT_PRIORS[prior_type].concentration_shape(self.means_.shape[0])
+        if mismatch is None and self._current_params().weight_concentration.shape != shape:
+            return (
+                f"(a prior of another kind), which does not fit "
+                f"weight_concentration_prior_type={prior_type!r}"
             )
+        return mismatch
 
-    def _set_fitted(self, fitted: dict, names=None) -> None:
-        for name, value in fitted.items():
-            setattr(self, name, value)
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
-    def _record(self) -> modelfile.ModelRecord:
-        fitted = {name: getattr(self, name) for name in FITTED_ATTRIBUTES}
-        return modelfile.ModelRecord(
-            self.get_params(deep=False), fitted, file_format=modelfile.BAYESIAN_FORMAT
-        )
-
-    # -- the steps behind inference ----------------------------------------------------
-
-    def _posterior(self) -> VariationalParams:
+    def _current_params(self) -> VariationalParams:
         conc = self.weight_concentration_
         return VariationalParams(
             np.array(np.vstack(conc) if isinstance(conc, tuple) else conc, dtype=np.float64),
@@ -359,35 +181,7 @@ default="dirichlet_process"
             np.array(self.precisions_cholesky_, dtype=np.float64),
         )
 
-    def _infer(self, X, what, sample_weight=None):
-        """(lazy per-row ``what``, the source, whether X was a lazy input)."""
-        check_is_fitted(self)
-        lazy = isinstance(X, da.Array) or hasattr(X, "id") and hasattr(X, "file")
-        source = as_source(
-            X,
-            chunk_size=self.chunk_size,
-            n_components=self.n_components,
-            sample_weight=sample_weight,
+    def _assigner(self, missing: str) -> ModelAssigner:
+        return variational_assigner(
+            self._current_params(), self.weight_concentration_prior_type, self.covariance_type
         )
-        validate_data(self, X, skip_check_array=True, reset=False)
-        assigner = variational_assigner(
-            self._posterior(), self.weight_concentration_prior_type, self.covariance_type
-        )
-        return inference_array(source, assigner, what), source, lazy
-
-    def _out_dtype(self, source) -> type:
-        """scikit-learn's result dtype: float32 only when X and the model both are."""
-        both = source.dtype == np.float32 and self.means_.dtype == np.float32
-        return np.float32 if both else np.float64
-
-    @staticmethod
-    def _finish(arr, lazy):
-        return arr if lazy else arr.compute()
-
-
-def from_record(record: modelfile.ModelRecord) -> BayesianGaussianMixture:
-    """A fitted ``BayesianGaussianMixture`` from a checked model record."""
-    estimator = BayesianGaussianMixture(**record.settings)
-    for name, value in record.fitted.items():
-        setattr(estimator, name, value)
-    return estimator

@@ -46,7 +46,7 @@ def _interrupted(exc, args) -> str:
     if ckpt and os.path.exists(ckpt):
         if n_iter is None:  # the interrupt surfaced as another error: ask the checkpoint
             try:
-                from .._estimator import load
+                from .._load import load
 
                 n_iter = load(ckpt).n_iter_
             except Exception:

@@ -60,8 +60,8 @@ def display(args):
 
 
 def cmd_predict(args) -> int:
-    from .._estimator import load
     from .._io.results import provenance
+    from .._load import load
     from .._version import __version__
 
     kind = result_format(args.out)
@@ -90,9 +90,9 @@ def cmd_predict(args) -> int:
 
 
 def cmd_impute(args) -> int:
-    from .._estimator import load
     from .._io.results import provenance
     from .._io.writing import write_new_file
+    from .._load import load
     from .._version import __version__
 
     check_output(args.out, [args.model, args.data], args.force)
@@ -112,9 +112,9 @@ def cmd_impute(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .._estimator import from_record, read_record
     from .._io.hdf5 import describe_datasets
     from .._io.modelfile import FORMATS
+    from .._load import from_record, read_record
 
     file_format, datasets = describe_datasets(args.model)
     if file_format not in FORMATS:

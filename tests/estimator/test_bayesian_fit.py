@@ -186,7 +186,7 @@ def test_warm_start_like_sklearn():
     assert ours.n_iter_ == sk.n_iter_ == 4
     assert rel_err(ours.means_, sk.means_) < 1e-10
     assert ours.lower_bound_ == pytest.approx(sk.lower_bound_, rel=1e-10)
-    with pytest.raises(ValueError, match="warm_start=True continues from the fitted posterior"):
+    with pytest.raises(ValueError, match="warm_start=True continues from the fitted model"):
         ours.set_params(n_components=3).fit(X)
 
 

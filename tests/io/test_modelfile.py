@@ -15,7 +15,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import streamgmm
-from streamgmm import _estimator
+from streamgmm import _load, _mixture
 from streamgmm._io import checkpoint, fields, modelfile
 
 from conftest import COVARIANCE_TYPES, FITTED, make_blobs
@@ -101,7 +101,7 @@ def test_settings_that_are_not_plain_are_omitted_with_a_note(tmp_path):
     gm, _ = _fit(max_iter=2)
     gm.set_params(random_state=np.random.RandomState(0))
     gm.save(tmp_path / "m.h5")
-    record = _estimator.read_record(tmp_path / "m.h5")
+    record = _load.read_record(tmp_path / "m.h5")
     assert "random_state (a RandomState" in record.meta["settings_omitted"]
     assert streamgmm.load(tmp_path / "m.h5").random_state is None
 
@@ -112,7 +112,7 @@ def test_unfitted_model_is_not_saved(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("module", [modelfile, fields, checkpoint, _estimator])
+@pytest.mark.parametrize("module", [modelfile, fields, checkpoint, _load, _mixture])
 def test_load_never_uses_pickle(module):
     source = inspect.getsource(module)
     assert not re.search(r"import pickle|pickle\.load|allow_pickle\s*=\s*True", source)
