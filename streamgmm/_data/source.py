@@ -30,6 +30,7 @@ import numpy as np
 
 from .._io import handles, hdf5
 from .budget import block_rows_cap, memory_budget, worker_rows_cap
+from .groups import Groups, cached_arrays, load, plan
 from .inputs import ArrayView, as_array, check_dtype, check_shape, memmap_reference
 
 logger = logging.getLogger("streamgmm")
@@ -62,6 +63,7 @@ class DataSource:
     cached: bool = False
     watched: dict = field(default_factory=dict)  # file -> (size, mtime_ns) when opened
     _total_weight: float | None = field(default=None, repr=False)
+    _groups: Groups | None = field(default=None, repr=False)
 
     def __post_init__(self):
         for path in self.files:
@@ -163,11 +165,19 @@ class DataSource:
                 memory_budget(memory_limit) / 1e6,
                 self.name,
             )
-            self.array = self.array.persist()
-            if self.sample_weight is not None:
-                self.sample_weight = self.sample_weight.persist()
+            # each group of blocks is kept where it was read; its tasks run there (issue 20)
+            self._groups = load(self.groups())
+            self.array, self.sample_weight = cached_arrays(
+                self._groups, self.array, self.sample_weight
+            )
             self.cached = True
         return self.cached
+
+    def groups(self) -> Groups:
+        """The blocks cut into groups, one task each per pass (planned at first use)."""
+        if self._groups is None:
+            self._groups = plan(self.array, self.sample_weight, self.block_starts[:-1])
+        return self._groups
 
     @contextmanager
     def session(self):
