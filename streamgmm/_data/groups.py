@@ -21,8 +21,10 @@ pass's task for that group runs there: no block is sent again.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dask
@@ -43,7 +45,8 @@ from .tree import bounds
 
 #: tasks per pass for each thread of the scheduler: enough for a late task to be shared
 #: out (a worker that finishes early takes the next group), few enough that the
-#: scheduler's cost per task stays far below the pass (docs/cluster.md)
+#: scheduler's cost per task stays far below the pass (docs/cluster.md). Dask's config
+#: key "streamgmm.tasks-per-thread" sets it.
 GROUPS_PER_THREAD = 4
 
 
@@ -64,15 +67,35 @@ class BlockGroup:
     def end(self) -> int:
         return self.first + len(self.offsets)
 
-    def blocks(self, values=()):
-        """(X, w or None) of each block in turn; ``values`` are those of ``shared``."""
+    def blocks(self, values=(), ahead=True):
+        """(X, w or None) of each block in turn; ``values`` are those of ``shared``.
+
+        With ``ahead``, a helper thread reads the next block while the caller reduces this
+        one (two blocks in memory, as the budget allows): a block read from a shared file
+        system then waits on the network while the kernel runs, not before it.
+        """
         if self.arrays is not None:
             yield from self.arrays
             return
         known = dict(zip(self.shared, values, strict=True))
-        for graph, keys in zip(self.graphs, self.keys, strict=True):
-            out = _compute(graph, keys, known)
-            yield out[0], (out[1] if len(out) > 1 else None)
+
+        def read(j):
+            out = _compute(self.graphs[j], self.keys[j], known)
+            return out[0], (out[1] if len(out) > 1 else None)
+
+        n = len(self.offsets)
+        if not ahead or n == 1:
+            yield from map(read, range(n))
+            return
+        # the reads see this task's context: distributed's worker, which keeps HDF5 open
+        context = contextvars.copy_context()
+        with ThreadPoolExecutor(1, thread_name_prefix="streamgmm-read-ahead") as pool:
+            pending = pool.submit(context.run, read, 0)
+            for j in range(n):
+                block = pending.result()
+                if j + 1 < n:
+                    pending = pool.submit(context.run, read, j + 1)
+                yield block
 
     def load(self, *values) -> BlockGroup:
         """The same blocks, read now and kept in memory."""
@@ -171,7 +194,8 @@ def plan(x: da.Array, w: da.Array | None, offsets, n_groups: int | None = None) 
     external = deps.closure(_shared(outputs, deps))
     blocks = [_block(graph, keys, deps, external) for keys in outputs]
     rows = all(held for *_, held in blocks)
-    cuts = bounds(n, n_groups or GROUPS_PER_THREAD * scheduler_threads())
+    per_thread = dask.config.get("streamgmm.tasks-per-thread", None) or GROUPS_PER_THREAD
+    cuts = bounds(n, n_groups or max(1, round(per_thread * scheduler_threads())))
     name = f"streamgmm-blocks-{uuid.uuid4().hex}"
     groups = {}
     for g, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):

@@ -12,6 +12,7 @@ parameters) is one key in the graph, shipped once per pass.
 from __future__ import annotations
 
 import uuid
+from contextlib import closing
 
 import dask
 import dask.array as da
@@ -100,13 +101,15 @@ def reduction_graph(source: DataSource, block_fn, payload, merge_fn, prefix="pas
 def _run_group(group, payload, block_fn, merge_fn, n, top, *values):
     """One group's blocks, read in turn and reduced: the largest tree nodes inside the
     group, or, when the group is every block, the root value."""
-    blocks = group.blocks(values)
+    # closed here, not by the garbage collector in whichever thread (its read-ahead
+    # thread is joined on closing)
+    with closing(group.blocks(values)) as blocks:
 
-    def leaf(i):
-        X, w = next(blocks)
-        return block_fn(X, w, group.offsets[i - group.first], payload)
+        def leaf(i):
+            X, w = next(blocks)
+            return block_fn(X, w, group.offsets[i - group.first], payload)
 
-    nodes = evaluate(group.first, group.end, n, merge_fn, leaf)
+        nodes = evaluate(group.first, group.end, n, merge_fn, leaf)
     return nodes[0][2] if top else nodes
 
 
