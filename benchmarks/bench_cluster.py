@@ -126,7 +126,8 @@ def summarise(results: dict) -> list[dict]:
         row["cpu_ratio"] = row["cpu"] / median_of(base["passes"][1:], "host_cpu")
         row["first"] = r["passes"][0]["seconds"]
         row["same"] = "bitwise" if r["digest"] == base["digest"] else f"{rel_diff(r, base):.1e}"
-        row["blocks"] = r["blocks"]
+        row.update(blocks=r["blocks"], rows=r["nbytes"] // 128)  # 16 float64 columns
+        row["block_bytes"] = r["nbytes"] / r["blocks"]
         if "cluster_start" in r:
             moved = [p["moved"] for p in later]
             tasks = median_of(later, "tasks")
@@ -194,7 +195,7 @@ def run_scheduler(folder: Path, args, code: Path, per_block: float | None) -> li
     out = []
     for mode, w in [("threads", 2), ("cluster", 2)]:
         spec = dict(mode=mode, workers=w, threads=w, path=str(path), k=2, cov="diag")
-        spec.update(iters=3, cache=False, chunk_rows=rows_per)
+        spec.update(iters=3, cache=False, chunk_rows=rows_per, noop_tasks=args.noop_tasks)
         r = probe(spec, code)
         later = r["passes"][1:]
         row = dict(config=label(mode, w), blocks=r["blocks"], seconds=steady(r))
@@ -207,6 +208,8 @@ def run_scheduler(folder: Path, args, code: Path, per_block: float | None) -> li
                 overhead=over,
                 share=over / row["seconds"],
                 real_share=None if per_block is None else over / (n * per_block / w + over),
+                t_task=r["noop"]["scheduler_per_task"],
+                t_task_wall=r["noop"]["wall_per_task"],
             )
         out.append(row)
     return out
@@ -228,6 +231,12 @@ def print_scheduler(rows: list[dict], title: str) -> None:
         else:
             cells += ["-", f"{r['seconds']:.3f}", "-", "-", "-", "-"]
         print("| " + " | ".join(cells) + " |")
+    for r in rows:
+        if "t_task" in r:
+            print(
+                f"\nNo-op tasks on {r['config']}: {1e3 * r['t_task_wall']:.2f} ms per task end to "
+                f"end, {1e3 * r['t_task']:.2f} ms of scheduler CPU per task"
+            )
 
 
 def run_all(path: Path, folder: Path, args, code: Path, name: str) -> dict:
@@ -247,11 +256,13 @@ def run_all(path: Path, folder: Path, args, code: Path, name: str) -> dict:
     if "startup" in args.only:
         spec = dict(mode="startup", path=str(path), k=16, cov="full", block_rows=131072)
         out["startup"] = s = probe(spec, code)
+        us = {k: s[f"kernel{k}_seconds"] / s["kernel_rows"] * 1e6 for k in (8, 16)}
         print(
             f"\nStart-up of a fresh process ({name}): imports {s['imports']:.2f} s, kernels "
-            f"{s['kernel_load']:.2f} s, opening the file {1e3 * s['open_file']:.1f} ms; "
-            f"kernel K=16 full {s['kernel_seconds'] / s['kernel_rows'] * 1e6:.3f} us/row, "
-            f"read {s['read_gbs']:.2f} GB/s on one core"
+            f"{s['kernel_load']:.2f} s, opening the file {1e3 * s['open_file']:.1f} ms. One "
+            f"core: kernel K=8 full {us[8]:.3f} us/row, K=16 full {us[16]:.3f} us/row; read "
+            f"{s['read_gbs']:.2f} GB/s; a merge of two K=16 full statistics "
+            f"{1e3 * s['merge_seconds']:.3f} ms, {s['stat_bytes'] / 1e3:.1f} kB each"
         )
     return out
 
@@ -286,6 +297,8 @@ def compare(before: dict, after: dict) -> None:
 
 def worktree(rev: str) -> Path:
     """REV checked out under /tmp, kernels compiled (removed again by main)."""
+    if Path(rev).is_dir():  # a checkout already made (and compiled): used as it is
+        return Path(rev)
     where = Path(tempfile.mkdtemp(prefix="streamgmm-before-")) / "tree"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev],
                    check=True, capture_output=True)  # fmt: skip
@@ -300,15 +313,17 @@ def main(argv=None) -> None:
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--sched-blocks", type=int, default=10_000)
+    p.add_argument("--noop-tasks", type=int, default=5_000)
     p.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     p.add_argument("--keep", action="store_true", help="keep the data files for the next run")
-    p.add_argument("--before", metavar="REV", help="also measure this git revision")
+    p.add_argument("--before", metavar="REV", help="also measure this git revision (or checkout)")
     p.add_argument("--json", type=Path, help="write every figure here")
     p.add_argument("--only", default="passes,cached,scheduler,startup", help="tables to run")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     args = p.parse_args(argv)
     if args.quick:
         args.rows, args.iters, args.repeats, args.sched_blocks = 200_000, 3, 1, 300
+        args.noop_tasks = 200
     folder = args.dir
     path = ensure_file(folder / f"bench_cluster_{args.rows}.h5", args.rows, 16)
     tree = worktree(args.before) if args.before else None
@@ -320,7 +335,7 @@ def main(argv=None) -> None:
         if tree is not None:
             compare(figures["before"], figures["after"])
     finally:
-        if tree is not None:
+        if tree is not None and not Path(args.before).is_dir():
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
                            check=False)  # fmt: skip
         if not args.keep:

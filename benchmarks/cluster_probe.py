@@ -79,9 +79,11 @@ class ClusterProbe:
         self.loop_clock = time.pthread_getcpuclockid(ident)
         self.workers = set(client.scheduler_info()["workers"])
         self.passes = []
-        cpu = time.clock_gettime(self.loop_clock)
-        time.sleep(2.0)  # what the event loop spends with nothing to do (heartbeats)
-        self.idle_rate = (time.clock_gettime(self.loop_clock) - cpu) / 2.0
+        before = self._cpu()
+        time.sleep(2.0)  # what the event loop and the workers spend with nothing to do
+        after = self._cpu()
+        self.idle_rate = (after[1] - before[1]) / 2.0
+        self.idle_workers = (after[3] - before[3]) / 2.0
         self.mark()
 
     def _cpu(self):
@@ -132,6 +134,7 @@ class ClusterProbe:
                 scheduler_idle_cpu=self.idle_rate * (t - self.t),
                 host_cpu=cpu[2] - self.cpu[2],
                 worker_cpu=cpu[3] - self.cpu[3],
+                worker_idle_cpu=self.idle_workers * (t - self.t),
                 first_task=(min(starts) - self.t) if starts else None,
                 compute=sum(b - a for _, _, ss in records for a, b in ss),
             )
@@ -223,8 +226,32 @@ def run(spec):
         result["cluster_start"] = time.perf_counter() - t
         probe = ClusterProbe(client)
         result.update(fit(spec, probe))
+        if spec.get("noop_tasks"):
+            result["noop"] = noop_tasks(client, probe, spec["noop_tasks"])
     result["passes"] = probe.passes
     return result
+
+
+def _noop(i):
+    return i
+
+
+def noop_tasks(client, probe, n):
+    """The scheduler's cost per task, streamgmm aside: ``n`` independent tasks that do
+    nothing, on this cluster; wall seconds and event-loop CPU (less idle) per task."""
+    import dask
+
+    best = None
+    for _ in range(3):
+        stamp = time.time_ns()  # fresh keys: nothing is reused from the last round
+        tasks = [dask.delayed(_noop)(i, dask_key_name=f"noop-{stamp}-{i}") for i in range(n)]
+        t, cpu = time.perf_counter(), time.clock_gettime(probe.loop_clock)
+        dask.compute(*tasks)
+        wall = time.perf_counter() - t
+        sched = time.clock_gettime(probe.loop_clock) - cpu - probe.idle_rate * wall
+        if best is None or wall < best[0]:
+            best = (wall, sched)
+    return dict(tasks=n, wall_per_task=best[0] / n, scheduler_per_task=best[1] / n)
 
 
 def startup(spec):
@@ -237,7 +264,7 @@ def startup(spec):
     import streamgmm._data.passes  # noqa: F401  (what a worker imports to run a pass)
 
     out = dict(imports=time.perf_counter() - t)
-    small = np.random.RandomState(0).randn(2000, 16)
+    small = np.random.RandomState(0).randn(2000, 16)  # a first fit loads the kernels
     for label in ("first_tiny_fit", "second_tiny_fit"):
         t = time.perf_counter()
         with warnings.catch_warnings():
@@ -255,8 +282,30 @@ def startup(spec):
         t = time.perf_counter()
         block = ds[:rows]
         out["read_gbs"] = block.nbytes / 1e9 / (time.perf_counter() - t)
-    out.update(kernel_seconds(block, spec["k"], spec["cov"]))
+    for k in (8, 16):  # the benchmark's model, and the projection's (cluster_model.py)
+        out[f"kernel{k}_seconds"] = kernel_seconds(block, k, "full")["kernel_seconds"]
+    out["kernel_rows"] = len(block)
+    out.update(merge_cost(block, 16))
     return out
+
+
+def merge_cost(block, k, reps=20):
+    """Seconds of one merge of two K-component full statistics values, and their size."""
+    import pickle
+
+    from streamgmm._data.blocks import ModelAssigner, block_statistics
+    from streamgmm._model import Params, merge_all
+
+    d = block.shape[1]
+    eye = np.stack([np.eye(d)] * k)
+    assigner = ModelAssigner(Params(np.full(k, 1.0 / k), block[:k].copy(), eye, eye), "full")
+    half = len(block) // 2
+    a = block_statistics(block[:half], None, 0, "full", assigner)
+    b = block_statistics(block[half:], None, half, "full", assigner)
+    t = time.perf_counter()
+    for _ in range(reps):
+        merge_all([a, b])
+    return dict(merge_seconds=(time.perf_counter() - t) / reps, stat_bytes=len(pickle.dumps(a)))
 
 
 def kernel_seconds(block, k, cov, reps=3):
