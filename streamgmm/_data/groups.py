@@ -33,15 +33,16 @@ import dask.core
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
+from .._io.handles import in_distributed_worker
 from .budget import worker_threads
+from .inputs import ArrayView
+from .tree import bounds
 
 try:  # dask >= 2024.12: task objects. A block's few tasks run in a fixed order, without
     # dask.core.get's planning (dask.order: 0.3 ms per block, 70% of a 64-row block's cost)
     from dask._task_spec import Task, TaskRef, convert_legacy_graph
 except ImportError:  # pragma: no cover - older dask: dask.core.get plans little
     Task = TaskRef = convert_legacy_graph = None
-from .inputs import ArrayView
-from .tree import bounds
 
 #: tasks per pass for each thread of the scheduler: enough for a late task to be shared
 #: out (a worker that finishes early takes the next group), few enough that the
@@ -67,12 +68,15 @@ class BlockGroup:
     def end(self) -> int:
         return self.first + len(self.offsets)
 
-    def blocks(self, values=(), ahead=True):
+    def blocks(self, values=(), ahead=None):
         """(X, w or None) of each block in turn; ``values`` are those of ``shared``.
 
-        With ``ahead``, a helper thread reads the next block while the caller reduces this
-        one (two blocks in memory, as the budget allows): a block read from a shared file
-        system then waits on the network while the kernel runs, not before it.
+        With ``ahead`` (default: in a distributed worker), a helper thread reads the next
+        block while the caller reduces this one (two blocks in memory, as the budget
+        allows): a block read from a shared file system then waits on the network while
+        the kernel runs, not before it. Not in this process's threads: local reads come
+        from the page cache or a local disk, where it measured no faster, and each helper
+        thread reserves address space (a fit under RLIMIT_AS, RELIABILITY R1).
         """
         if self.arrays is not None:
             yield from self.arrays
@@ -84,7 +88,7 @@ class BlockGroup:
             return out[0], (out[1] if len(out) > 1 else None)
 
         n = len(self.offsets)
-        if not ahead or n == 1:
+        if n == 1 or not (in_distributed_worker() if ahead is None else ahead):
             yield from map(read, range(n))
             return
         # the reads see this task's context: distributed's worker, which keeps HDF5 open
@@ -285,11 +289,16 @@ def _persisted(graph: HighLevelGraph, name: str, keys: list) -> dict:
     return layer
 
 
-def load(groups: Groups) -> Groups:
-    """Every group's blocks read once and persisted where they were read (``cache``)."""
+def load(x: da.Array, w: da.Array | None, offsets) -> Groups:
+    """The blocks read once and persisted where they were read (``cache``), one group per
+    scheduler thread: each pass then gives every thread its one group at once, so that no
+    task waits in a worker's queue, where work stealing would move it, and its rows, to a
+    worker that is idle at the end of a pass (seen with 4 groups per thread: one group of
+    200 MB in some passes)."""
+    groups = plan(x, w, offsets, n_groups=scheduler_threads())
     name = f"streamgmm-cached-{uuid.uuid4().hex}"
     layer = {
-        (name, g): (_load, key, list(needs))
+        (name, g): (_load, key, *needs)
         for g, (key, needs) in enumerate(zip(groups.keys(), groups.needs, strict=True))
     }
     keys = list(layer)
@@ -297,7 +306,7 @@ def load(groups: Groups) -> Groups:
     return Groups(name, groups.bounds, layer, [[] for _ in keys], {}, rows=True)
 
 
-def _load(group: BlockGroup, values) -> BlockGroup:
+def _load(group: BlockGroup, *values) -> BlockGroup:
     return group.load(*values)
 
 

@@ -166,7 +166,7 @@ class DataSource:
                 self.name,
             )
             # each group of blocks is kept where it was read; its tasks run there (issue 20)
-            self._groups = load(self.groups())
+            self._groups = load(self.array, self.sample_weight, self.block_starts[:-1])
             self.array, self.sample_weight = cached_arrays(
                 self._groups, self.array, self.sample_weight
             )

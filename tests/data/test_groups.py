@@ -3,8 +3,11 @@ bit for bit, whatever the groups, the input's graph or the cache."""
 
 from __future__ import annotations
 
+import threading
+
 import dask
 import dask.array as da
+import dask.core
 import h5py
 import numpy as np
 import pytest
@@ -127,3 +130,24 @@ def test_a_pass_graph_does_not_grow_with_the_blocks(jobs):
     own = graph.dask.layers[graph.key[0]]
     assert n_groups == 2 * data_groups.GROUPS_PER_THREAD
     assert len(own) == 1 + n_groups + 1  # payload, groups, one merge
+
+
+def test_read_ahead_gives_the_same_blocks_in_order():
+    """In distributed workers a helper thread reads the next block while this one is
+    reduced; the blocks are the same, in the same order, and closing early joins it."""
+    X = make_blobs(seed=45, n_per=300)
+    source = as_source(da.from_array(CountingReader(X), chunks=(100, 3), asarray=True))
+    with dask.config.set(num_workers=1, scheduler="threads"):
+        groups = source.groups()  # 4 groups of 2 or 3 blocks
+    group = groups.layer[groups.keys()[0]]
+    values = [dask.core.get(groups.shared, k) for k in group.shared]
+    ahead = list(group.blocks(values, ahead=True))
+    assert len(ahead) > 1
+    for (x1, w1), (x2, w2) in zip(ahead, group.blocks(values, ahead=False), strict=True):
+        np.testing.assert_array_equal(x1, x2)
+        assert w1 is None and w2 is None
+    threads = threading.active_count()
+    blocks = group.blocks(values, ahead=True)
+    next(blocks)
+    blocks.close()
+    assert threading.active_count() == threads
