@@ -98,6 +98,12 @@ def _workers() -> list[dict]:
     return list(client.scheduler_info()["workers"].values())
 
 
+def worker_threads() -> int | None:
+    """The threads of every worker of the active ``dask.distributed`` Client, or None
+    without a Client (or before any worker has joined)."""
+    return sum(max(1, int(w.get("nthreads") or 1)) for w in _workers()) or None
+
+
 def _worker_memory() -> int | None:
     limits = [w.get("memory_limit") or 0 for w in _workers()]
     limits = [m for m in limits if m > 0]

@@ -1,15 +1,18 @@
 """One Dask graph per pass: map blocks to statistics, tree-reduce, compute.
 
 The same graph runs on the local threaded scheduler (the default) or on a
-``dask.distributed`` cluster when a Client is active: no per-backend code. Only
-statistics (K*d^2 numbers per block) travel between tasks, never rows. The
-assigner (the current parameters) is one key in the graph, shipped once.
+``dask.distributed`` cluster when a Client is active: no per-backend code. A task
+reads and reduces a whole group of consecutive blocks (``groups.py``), and tasks of
+fan-in SPLIT_EVERY combine the groups' results: only statistics (K*d^2 numbers per
+tree node) travel between tasks, never rows, and the tree is the same whatever the
+groups (``tree.py``), so the result is too, bit for bit. The assigner (the current
+parameters) is one key in the graph, shipped once per pass.
 """
 
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 
 import dask
 import dask.array as da
@@ -21,10 +24,9 @@ from .._kernels import first_infinite, first_nonfinite
 from .._model import merge_all
 from . import progress
 from .blocks import ModelAssigner, as_kernel_array, block_impute, block_infer, block_statistics
+from .groups import group_task
 from .source import DataSource
-
-#: fan-in of the reduction tree (dask's ``split_every``)
-SPLIT_EVERY = 8
+from .tree import SPLIT_EVERY, evaluate
 
 
 class BlockFailedError(RuntimeError):
@@ -33,74 +35,134 @@ class BlockFailedError(RuntimeError):
     @classmethod
     def from_killed_worker(cls, exc, source: DataSource) -> BlockFailedError:
         key = getattr(exc, "task", None)
-        block = _block_of_key(key)
+        blocks = _blocks_of_key(key)
         attempts = getattr(exc, "allowed_failures", 0) + 1
         size = ""
-        if block is None or block >= len(source.block_starts) - 1:
-            where = f"task {key!r}"
+        if blocks is None or blocks[1] > len(source.block_starts) - 1:
+            where, them = f"task {key!r}", "it"
         else:
-            a, b = source.block_starts[block], source.block_starts[block + 1] - 1
-            where = f"block {block} (rows {a:,}..{b:,}) of {source.name}"
-            size = f" ({(b + 1 - a) * source.n_features * source.dtype.itemsize / 1e6:.0f} MB)"
+            first, end = blocks
+            a, b = source.block_starts[first], source.block_starts[end] - 1
+            one = end == first + 1
+            which = f"block {first}" if one else f"blocks {first}..{end - 1}"
+            where, them = f"{which} (rows {a:,}..{b:,}) of {source.name}", "it" if one else "them"
+            nbytes = (source.block_starts[first + 1] - a) * source.n_features
+            size = f" ({nbytes * source.dtype.itemsize / 1e6:.0f} MB)"
         return cls(
-            f"{where} killed the worker process reading it {attempts} times in a row: its "
-            "data or its reader crashes the process (a corrupt file?), or the block"
+            f"{where} killed the worker process reading {them} {attempts} times in a row: "
+            "its data or its reader crashes the process (a corrupt file?), or a block"
             f"{size} is more than the worker's memory limit holds (then give smaller blocks: "
-            "chunk_size, read_hdf5's chunk_rows, --chunk-rows). Dask blames every block a "
-            "dying worker held, so a block read alongside the culprit can be named instead. "
+            "chunk_size, read_hdf5's chunk_rows, --chunk-rows). Dask blames every task a "
+            "dying worker held, so blocks read alongside the culprit can be named instead. "
             "The last checkpoint, if any, is intact."
         )
 
 
-def _block_of_key(key):
-    """The row-block index in a dask key: (array, i, 0) for reads, (stats, 0, i) for ours."""
-    if not isinstance(key, tuple) or len(key) < 2:
+def _blocks_of_key(key):
+    """(first, end) of the blocks a dask key reads: (name-blocks, first, end) for a pass's
+    group task, (array, i, 0) for a block of an input array."""
+    if not isinstance(key, tuple) or len(key) < 2 or not isinstance(key[0], str):
         return None
-    if isinstance(key[0], str) and key[0].startswith("streamgmm-") and len(key) == 3:
-        return int(key[2]) if key[1] == 0 else None
-    return int(key[1]) if isinstance(key[1], int) else None
+    if key[0].startswith("streamgmm-"):
+        if key[0].endswith("-blocks") and len(key) == 3:
+            return int(key[1]), int(key[2])
+        return None
+    return (int(key[1]), int(key[1]) + 1) if isinstance(key[1], int) else None
 
 
 def reduction_graph(
     source: DataSource, block_fn, payload, merge_fn, prefix="pass", per_block=None
 ) -> Delayed:
-    """One pass as a Dask graph: ``block_fn(X, w, row_offset, payload)`` per block, then
-    ``merge_fn(list)`` over a tree with fan-in SPLIT_EVERY. ``payload`` is one key.
+    """One pass as a Dask graph: ``block_fn(X, w, row_offset, payload)`` per block and
+    ``merge_fn(list)`` over the tree of ``tree.py``; one task per group of blocks, then
+    tasks of fan-in SPLIT_EVERY over the groups. ``payload`` is one key.
 
     ``per_block``, a dict {block index: payload}, instead maps only those blocks, each
-    with its own payload (data drawn for those rows, say).
+    with its own payload (data drawn for those rows, say): see :func:`_selected_blocks`.
     """
-    arr = source.array
+    if per_block is not None:
+        return _selected_blocks(source, block_fn, merge_fn, prefix, per_block)
+    groups = source.groups()
+    n = len(source.array.chunks[0])
     token = uuid.uuid4().hex  # a fresh name per pass: parameters change every pass
     name = f"streamgmm-{prefix}-{token}"
     payload_key = f"streamgmm-{prefix}-payload-{token}"
     layer = {payload_key: payload}
-    starts = source.block_starts
-    keys = []
-    blocks = range(len(arr.chunks[0])) if per_block is None else sorted(per_block)
-    for i in blocks:
-        w_key = None
-        if source.sample_weight is not None:
-            w_key = (source.sample_weight.name, i)
-        key = (name, 0, i)
-        this = payload_key
-        if per_block is not None:
-            this = (f"streamgmm-{prefix}-payload-{token}", i)
-            layer[this] = per_block[i]
-        layer[key] = (block_fn, (arr.name, i, 0), w_key, int(starts[i]), this)
+    top = len(groups.needs) == 1
+    spans = list(zip(groups.bounds[:-1], groups.bounds[1:], strict=True))
+    keys = [(f"{name}-blocks", a, b) for a, b in spans]
+    for g, key in enumerate(keys):
+        args = (name, block_fn, merge_fn, n, top)
+        layer[key] = group_task(groups, g, key, _run_group, payload_key, *args)
+    level = 0
+    while len(keys) > 1:
+        level += 1
+        top = len(keys) <= SPLIT_EVERY
+        parts = range(0, len(keys), SPLIT_EVERY)
+        spans = [(spans[j][0], spans[min(j + SPLIT_EVERY, len(spans)) - 1][1]) for j in parts]
+        keys_below, keys = keys, []
+        for j, span in zip(parts, spans, strict=True):
+            key = (name, level, j // SPLIT_EVERY)
+            below = keys_below[j : j + SPLIT_EVERY]
+            layer[key] = (_combine, merge_fn, *span, n, below, top)
+            keys.append(key)
+    return Delayed(keys[0], groups.graph(name, layer), layer=name)
+
+
+def _selected_blocks(source: DataSource, block_fn, merge_fn, prefix, per_block) -> Delayed:
+    """A pass over only the blocks of ``per_block``, each with its own payload (a random
+    start's draws, a few blocks at a time): one task per block, read from the input's (or
+    the cache's) graph, and merge tasks of fan-in SPLIT_EVERY over them."""
+    arr, w = source.array, source.sample_weight
+    name = f"streamgmm-{prefix}-{uuid.uuid4().hex}"
+    layer, keys = {}, []
+    for i in sorted(per_block):
+        payload_key = (f"{name}-payload", i)
+        layer[payload_key] = per_block[i]
+        key = (f"{name}-blocks", i, i + 1)
+        w_key = None if w is None else (w.name, i)
+        offset = int(source.block_starts[i])
+        layer[key] = (_one_block, name, block_fn, (arr.name, i, 0), w_key, offset, payload_key)
         keys.append(key)
     level = 0
     while len(keys) > 1:
         level += 1
-        groups = [keys[j : j + SPLIT_EVERY] for j in range(0, len(keys), SPLIT_EVERY)]
-        keys = []
-        for j, group in enumerate(groups):
-            key = (name, level, j)
-            layer[key] = (merge_fn, list(group))
-            keys.append(key)
-    deps = [arr] if source.sample_weight is None else [arr, source.sample_weight]
+        parts = [keys[j : j + SPLIT_EVERY] for j in range(0, len(keys), SPLIT_EVERY)]
+        keys = [(name, level, j) for j in range(len(parts))]
+        layer.update((key, (merge_fn, part)) for key, part in zip(keys, parts, strict=True))
+    deps = [arr] if w is None else [arr, w]
     graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
     return Delayed(keys[0], graph, layer=name)
+
+
+def _one_block(name, block_fn, X, w, offset, payload):
+    value = block_fn(X, w, offset, payload)
+    progress.block_done(name)
+    return value
+
+
+def _run_group(group, payload, name, block_fn, merge_fn, n, top, *values):
+    """One group's blocks, read in turn and reduced: the largest tree nodes inside the
+    group, or, when the group is every block, the root value."""
+    # closed here, not by the garbage collector in whichever thread (its read-ahead
+    # thread is joined on closing)
+    with closing(group.blocks(values)) as blocks:
+
+        def leaf(i):
+            X, w = next(blocks)
+            value = block_fn(X, w, group.offsets[i - group.first], payload)
+            progress.block_done(name)
+            return value
+
+        nodes = evaluate(group.first, group.end, n, merge_fn, leaf)
+    return nodes[0][2] if top else nodes
+
+
+def _combine(merge_fn, a, b, n, parts, top):
+    """The tree nodes over blocks a..b-1 from those of consecutive groups (or the root)."""
+    known = {(level, index): value for part in parts for level, index, value in part}
+    nodes = evaluate(a, b, n, merge_fn, known=known)
+    return nodes[0][2] if top else nodes
 
 
 def reduce_pass(source: DataSource, block_fn, payload, merge_fn, prefix="pass", per_block=None):
@@ -117,9 +179,8 @@ def reduce_pass(source: DataSource, block_fn, payload, merge_fn, prefix="pass", 
             part = block_fn(X, w, 0, payload if per_block is None else per_block[0])
             return merge_fn([part])
         graph = reduction_graph(source, block_fn, payload, merge_fn, prefix, per_block)
-        counter = progress.BlockCounter(display, graph.key[0]).callback if display else None
         try:
-            with counter or nullcontext():
+            with progress.counting(graph.key[0].removesuffix("-blocks"), display):
                 (value,) = dask.compute(graph)
         except Exception as exc:
             if type(exc).__name__ == "KilledWorker":  # distributed's, without importing it

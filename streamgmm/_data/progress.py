@@ -211,16 +211,27 @@ class Progress:
             pass
 
 
-class BlockCounter:
-    """A Dask local-scheduler callback counting finished block tasks of one pass."""
+#: the displays of the passes running now, by pass name: a group task that runs in this
+#: process (local threads, or a LocalCluster of threads) reports each block it reduces;
+#: in a worker process the map is empty and reporting is a dict lookup
+_passes: dict[str, Progress] = {}
 
-    def __init__(self, progress: Progress, layer: str):
-        from dask.callbacks import Callback
 
-        self.progress, self.layer = progress, layer
+@contextmanager
+def counting(name: str, display: Progress | None):
+    """Blocks that tasks of the pass ``name`` report go to ``display`` meanwhile."""
+    if display is None:
+        yield
+        return
+    _passes[name] = display
+    try:
+        yield
+    finally:
+        _passes.pop(name, None)
 
-        def posttask(key, result, dsk, state, worker_id):
-            if isinstance(key, tuple) and key[0] == layer and key[1] == 0:
-                progress.block_done()
 
-        self.callback = Callback(posttask=posttask)
+def block_done(name: str) -> None:
+    """One block of the pass ``name`` reduced (a no-op where nobody displays it)."""
+    display = _passes.get(name)
+    if display is not None:
+        display.block_done()

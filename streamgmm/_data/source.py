@@ -30,6 +30,7 @@ import numpy as np
 
 from .._io import handles, hdf5
 from .budget import block_rows_cap, memory_budget, worker_rows_cap
+from .groups import Groups, cached_arrays, load, plan
 from .inputs import ArrayView, as_array, check_dtype, check_shape, memmap_reference
 
 logger = logging.getLogger("streamgmm")
@@ -67,6 +68,7 @@ class DataSource:
     _total_weight: float | None = field(default=None, repr=False)
     #: the NumPy array (or memmap) given, when the data are one block of it
     local: np.ndarray | None = field(default=None, repr=False)
+    _groups: tuple[str, Groups] | None = field(default=None, repr=False)  # (array, its groups)
 
     def __post_init__(self):
         for path in self.files:
@@ -180,11 +182,20 @@ class DataSource:
                 memory_budget(memory_limit) / 1e6,
                 self.name,
             )
-            self.array = self.array.persist()
-            if self.sample_weight is not None:
-                self.sample_weight = self.sample_weight.persist()
+            # each group of blocks is kept where it was read; its tasks run there (issue 20)
+            groups = load(self.array, self.sample_weight, self.block_starts[:-1])
+            self.array, self.sample_weight = cached_arrays(groups, self.array, self.sample_weight)
+            self._groups = (self.array.name, groups)
             self.cached = True
         return self.cached
+
+    def groups(self) -> Groups:
+        """The blocks cut into groups, one task each per pass (planned at first use, and
+        again for another array: a copy of this source over a view of its data, say)."""
+        if self._groups is None or self._groups[0] != self.array.name:
+            groups = plan(self.array, self.sample_weight, self.block_starts[:-1])
+            self._groups = (self.array.name, groups)
+        return self._groups[1]
 
     @contextmanager
     def session(self):

@@ -53,7 +53,8 @@ def keep_handles_open(paths=()):
             _held.subtract(paths)
 
 
-def _in_distributed_worker() -> bool:
+def in_distributed_worker() -> bool:
+    """Whether this runs inside a task of a ``dask.distributed`` worker."""
     if "distributed" not in sys.modules:
         return False
     from distributed import get_worker
@@ -107,7 +108,7 @@ class HDF5Source:
 
     def __getitem__(self, index):
         try:
-            if _sessions > 0 or _in_distributed_worker():
+            if _sessions > 0 or in_distributed_worker():
                 return self._read_cached(index)
             with open_file(self.path, self.cache_bytes) as f:
                 return read_block(f[self.dataset], index)

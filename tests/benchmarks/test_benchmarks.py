@@ -75,3 +75,31 @@ def test_bench_init_quality_prints_its_table():
     assert len(rows) == 2 * 4  # two datasets, caps 3, 10, 30, 300
     assert all(row.count("|") == lines[head].count("|") for row in rows)
     assert any(row.startswith("| iris | **10** |") for row in rows)
+
+
+@pytest.mark.distributed
+def test_bench_cluster_and_its_model_smoke(tmp_path):
+    """benchmarks/bench_cluster.py --quick measures every table on LocalClusters, and
+    cluster_model.py projects from its figures (no timing is asserted)."""
+    figures = tmp_path / "figures.json"
+    args = ["--quick", "--dir", str(tmp_path), "--json", str(figures)]
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_cluster.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| LocalCluster")]
+    assert len(rows) == 3 + 1 + 1  # 1, 2, 4 workers; cache=True; the scheduler table
+    assert all(row.rstrip().endswith("| bitwise |") for row in rows[:4])
+    after = json.loads(figures.read_text())["after"]
+    assert [r["data_mb_max"] for r in after["cached"] if "tasks" in r] == [0.0]
+    model = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "cluster_model.py"), "--json", str(figures), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert model.returncode == 0, model.stderr[-2000:]
+    assert "| 1,000 | 4 |" in model.stdout and "| LocalCluster 2x1, passes |" in model.stdout

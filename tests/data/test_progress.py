@@ -69,6 +69,9 @@ def test_a_live_display_redraws_one_line_with_the_blocks():
             progress.REDRAW = saved
     text = out.getvalue()
     assert re.search(r"\r\x1b\[KEM iteration \d \[[#.]{20}\] \d+/30 blocks, \d", text)
+    # tasks reduce groups of blocks; each block is counted as it is reduced, to the last
+    assert re.search(r"\r\x1b\[KEM iteration 1 \[[#.]{20}\] 1/30 blocks, \d", text)
+    assert re.search(r"\r\x1b\[KEM iteration 1 \[#{20}\] 30/30 blocks, \d", text)
     assert "EM iteration 1: lower bound" in text  # an iteration's outcome, on a line of its own
 
 
