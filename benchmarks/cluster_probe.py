@@ -8,10 +8,10 @@ streamgmm that ``PYTHONPATH`` points at (``bench_cluster.py --before REV``). Per
 LocalCluster:
 
 - **tasks**: the tasks that ran (the scheduler's task stream), by key prefix;
-- **moved**: what workers sent (their ``get_data`` log): bytes of data (any key not made
-  by streamgmm) to other workers; the number of statistics values (and payloads) sent to
-  other workers and to the client; and the bytes the client sent to the scheduler (the
-  graph);
+- **moved**: what workers sent (their ``get_data`` log): bytes of data (the input's keys
+  and cached blocks) and of reading plans to other workers; the number of statistics
+  values (and payloads) sent to other workers and to the client; and the bytes the client
+  sent to the scheduler (the graph);
 - **scheduler CPU**: CPU seconds of the scheduler's event-loop thread (a LocalCluster runs
   the scheduler in this process; the same thread also serves the client's messages), less
   what it spends idle (heartbeats: measured for 2 s before the fit, per second of pass);
@@ -61,7 +61,16 @@ def _stream_since(index, dask_scheduler=None):
 def _pop_log(dask_worker):
     log = [(e["who"], dict(e["keys"])) for e in dask_worker.transfer_outgoing_log]
     dask_worker.transfer_outgoing_log.clear()
-    return [(who, {str(k): v for k, v in keys.items()}) for who, keys in log]
+    return [(who, [(_kind(k), v) for k, v in keys.items()]) for who, keys in log]
+
+
+def _kind(key) -> str:
+    """What a key holds: rows ("data": the input's keys, cached blocks), a group's reading
+    plan ("plans"), or statistics and parameters ("stats")."""
+    name = str(key[0] if isinstance(key, tuple) else key)
+    if name.startswith("streamgmm-cached-") or not name.startswith("streamgmm-"):
+        return "data"
+    return "plans" if name.startswith("streamgmm-blocks-") else "stats"
 
 
 def _prefix(name: str) -> str:
@@ -112,15 +121,15 @@ class ClusterProbe:
             tasks[_prefix(name)] = tasks.get(_prefix(name), 0) + 1
         # Bytes as distributed sizes them: exact for NumPy blocks, a guess for statistics
         # (Python objects), which are therefore counted, not weighed.
-        moved = {"data": 0, "stats": 0, "client": 0}
+        moved = {"data": 0, "plans": 0, "stats": 0, "client": 0}
         for who, keys in logs:
-            for key, nbytes in keys.items():
+            for kind, nbytes in keys:
                 if who not in self.workers:
                     moved["client"] += 1
-                elif "streamgmm-" in key:
+                elif kind == "stats":
                     moved["stats"] += 1
                 else:
-                    moved["data"] += nbytes
+                    moved[kind] += nbytes
         self.passes.append(
             dict(
                 seconds=info.seconds,
