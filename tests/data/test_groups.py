@@ -151,3 +151,22 @@ def test_read_ahead_gives_the_same_blocks_in_order():
     next(blocks)
     blocks.close()
     assert threading.active_count() == threads
+
+
+def test_distributed_weighs_a_group_by_the_rows_it_holds():
+    """A cached group (or one cut from an array here) weighs its rows, so the scheduler
+    runs its task where it is rather than moving it as if it were free to send."""
+    from dask.delayed import Delayed
+    from dask.highlevelgraph import HighLevelGraph
+    from dask.sizeof import sizeof
+
+    X = make_blobs(seed=46, n_per=400)
+    source = as_source(da.from_array(X, chunks=(300, 3)))
+    with dask.config.set(num_workers=1, scheduler="threads"):
+        planned = source.groups()
+        source.maybe_cache(cache=True)
+        cached = source.groups()
+    for groups in (planned, cached):
+        graph = HighLevelGraph.from_collections(groups.name, groups.layer, dependencies=())
+        held = dask.compute(*[Delayed(key, graph, layer=groups.name) for key in groups.keys()])
+        assert sum(sizeof(group) for group in held) >= X.nbytes
