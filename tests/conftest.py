@@ -118,6 +118,21 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(scope="module")
+def client():
+    """A LocalCluster of 2 single-thread worker processes on 127.0.0.1 and its Client, one
+    per test module that asks for it."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        yield client
+
+
 @pytest.fixture
 def blobs():
     return make_blobs()

@@ -25,21 +25,6 @@ def double_then_halve(block):
     return (block * 2.0) / 2.0
 
 
-@pytest.fixture(scope="module")
-def client():
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
-
-
 @pytest.fixture
 def data():
     return make_blobs(seed=21, n_per=400, d=3)

@@ -19,21 +19,6 @@ distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.distributed
 
 
-@pytest.fixture(scope="module")
-def client():
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
-
-
 def test_missing_values_on_a_cluster_equal_the_local_fit(client, tmp_path):
     X = make_blobs(seed=22, n_per=400, d=4)
     X[np.random.RandomState(0).random_sample(X.shape) < 0.2] = np.nan
