@@ -31,6 +31,15 @@ def make_blobs(seed=0, n_per=200, d=3, k=3, spread=5.0):
     return X[rng.permutation(len(X))]
 
 
+def random_covariance(rng, covariance_type, k, d):
+    """A well-conditioned covariance of ``covariance_type`` for K=k, d=d; the draws from
+    ``rng`` are the same whatever the type, so the data drawn after it are too."""
+    a = rng.randn(k, d, d)
+    full = a @ a.transpose(0, 2, 1) + d * np.eye(d)
+    diag, spherical = rng.uniform(0.5, 2.0, (k, d)), rng.uniform(0.5, 2.0, k)
+    return {"full": full, "tied": full[0], "diag": diag, "spherical": spherical}[covariance_type]
+
+
 def pinned_start(X, k, covariance_type, seed=0):
     """weights_init, means_init, precisions_init from the data, shaped per covariance type."""
     rng = np.random.RandomState(seed)

@@ -18,7 +18,7 @@ from streamgmm._model import covariance
 from streamgmm._model.mstep import Params
 from streamgmm._model.stats import merge_all
 
-from conftest import COVARIANCE_TYPES
+from conftest import COVARIANCE_TYPES, random_covariance
 
 SETTINGS = settings(deadline=None, max_examples=40, derandomize=True)
 
@@ -34,14 +34,7 @@ def problems(draw):
     offset = draw(st.sampled_from([0.0, 1e6]))
     dtype = draw(st.sampled_from([np.float64, np.float32]))
     means = rng.randn(k, d) * 3
-    a = rng.randn(k, d, d)
-    full = a @ a.transpose(0, 2, 1) + d * np.eye(d)
-    cov = {
-        "full": full,
-        "tied": full[0],
-        "diag": rng.uniform(0.5, 2.0, (k, d)),
-        "spherical": rng.uniform(0.5, 2.0, k),
-    }[covariance_type]
+    cov = random_covariance(rng, covariance_type, k, d)
     chol = covariance.get(covariance_type).precision_cholesky(cov)
     X = np.round((means[rng.randint(k, size=n)] + rng.randn(n, d)) * 2**10) / 2**10 + offset
     X[rng.random_sample(X.shape) < rate] = np.nan

@@ -24,20 +24,13 @@ from streamgmm._model import covariance
 from streamgmm._model.mstep import Params
 from streamgmm._model.stats import NONFINITE_DENSITY, NONFINITE_INPUT
 
-from conftest import COVARIANCE_TYPES
+from conftest import COVARIANCE_TYPES, random_covariance
 
 
 def random_params(covariance_type, k, d, seed):
     rng = np.random.RandomState(seed)
     means = rng.randn(k, d) * 3
-    a = rng.randn(k, d, d)
-    full = a @ a.transpose(0, 2, 1) + d * np.eye(d)
-    cov = {
-        "full": full,
-        "tied": full[0],
-        "diag": rng.uniform(0.5, 2.0, (k, d)),
-        "spherical": rng.uniform(0.5, 2.0, k),
-    }[covariance_type]
+    cov = random_covariance(rng, covariance_type, k, d)
     weights = rng.dirichlet(np.ones(k))
     prec_chol = covariance.get(covariance_type).precision_cholesky(cov)
     return Params(weights, means, cov, prec_chol)

@@ -13,19 +13,12 @@ from streamgmm._data.missing import split_rows
 from streamgmm._model import covariance
 from streamgmm._model.mstep import Params
 
-from conftest import COVARIANCE_TYPES
+from conftest import COVARIANCE_TYPES, random_covariance
 from missing_oracle import e_step, full_covariances
 
 
 def _model(rng, covariance_type, k, d, offset=0.0):
-    a = rng.randn(k, d, d)
-    full = a @ a.transpose(0, 2, 1) + d * np.eye(d)
-    cov = {
-        "full": full,
-        "tied": full[0],
-        "diag": rng.uniform(0.5, 2.0, (k, d)),
-        "spherical": rng.uniform(0.5, 2.0, k),
-    }[covariance_type]
+    cov = random_covariance(rng, covariance_type, k, d)
     chol = covariance.get(covariance_type).precision_cholesky(cov)
     return Params(rng.dirichlet(np.ones(k)), rng.randn(k, d) * 3 + offset, cov, chol)
 
