@@ -118,13 +118,20 @@ class HDF5Source:
     def _read_cached(self, index, attempts=3):
         """Read through the cached handle; if something closed it during the read (a
         worker's release at the end of another fit), reopen and read again."""
-        for attempt in range(attempts):
-            ds = self._dataset()
-            try:
-                return read_block(ds, index)
-            except (ValueError, RuntimeError):  # "identifier is not of specified type"
-                if ds.id.valid or attempt == attempts - 1:
-                    raise
+        try:
+            for attempt in range(attempts):
+                ds = self._dataset()
+                try:
+                    return read_block(ds, index)
+                except (ValueError, RuntimeError):  # "identifier is not of specified type"
+                    if ds.id.valid or attempt == attempts - 1:
+                        raise
+        finally:
+            # A read still running when its fit ended (a task in flight as another one
+            # failed: Dask's local scheduler raises without waiting for it) must not leave
+            # a handle behind once the fit has released them (F12).
+            if _sessions == 0 and not in_distributed_worker():
+                release_handles(self.path)
 
     def _read_error(self, index, exc: OSError) -> Exception:
         rows = index[0] if isinstance(index, tuple) else index

@@ -63,6 +63,40 @@ def test_column_chunked_file_fits_the_same_model(tmp_path):
     assert handles.release_handles(src.path) == 1 and not handles._datasets
 
 
+def test_a_read_that_outlives_its_session_leaves_no_handle(tmp_path):
+    """F12: a task still reading when its fit ended (Dask's local scheduler raises on the
+    first failing task without waiting for the others) closes the handle it opened, so the
+    file can be written again; a read inside a session keeps it."""
+    X = make_blobs(seed=5, n_per=100, d=3)
+    path = tmp_path / "late.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=X, chunks=(50, 3))
+    src = handles.HDF5Source(str(path), "/x", X.shape, X.dtype, 1 << 20)
+    with handles.keep_handles_open():
+        np.testing.assert_array_equal(src._read_cached((slice(0, 10), slice(0, 3))), X[:10])
+        assert src.path in handles._handles
+    # the session is over; the late read finishes now
+    np.testing.assert_array_equal(src._read_cached((slice(10, 20), slice(0, 3))), X[10:20])
+    assert src.path not in handles._handles
+    assert not [k for k in handles._datasets if k[0] == src.path]
+    with h5py.File(path, "a") as f:  # writable again
+        f["x"][0, 0] = 1.0
+
+
+def test_a_failed_fit_leaves_no_handle_open(tmp_path):
+    """F12 with the whole fit: a block that fails on one thread while the other reads; after
+    the error no handle of the file is left in this process."""
+    X = make_blobs(seed=6, n_per=2000, d=4)
+    X[4321, 2] = np.nan
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=X, chunks=(250, 4))
+    gm = streamgmm.GaussianMixture(3, init_params="random_from_data", random_state=0, cache=False)
+    with pytest.raises(ValueError, match="NaN"):
+        gm.fit(streamgmm.read_hdf5(path, "x", chunk_rows=250))
+    assert str(path) not in handles._handles
+
+
 def test_a_release_does_not_close_a_file_another_fit_reads(tmp_path):
     """Two sessions on one file in one process (a fit and a score in threads): the first to
     end must not close the handle under the other's reads (it failed 79 of 300 reads)."""
