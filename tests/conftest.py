@@ -9,6 +9,7 @@ plain ``pytest`` the full suite that CI runs.
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 
@@ -19,6 +20,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SKGaussianMixture
 
 import streamgmm
+
+# The compiled kernels, whatever the Numba cache holds: with "auto" a test's passes would
+# run NumPy or the kernels depending on what earlier tests compiled (the engine's own
+# tests set it themselves, and the ``engine`` fixture runs a test under each).
+os.environ.setdefault("STREAMGMM_ENGINE", "numba")
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
@@ -119,6 +125,13 @@ def colour_pixels(png, colour, tol=0.08):
     near = np.abs(imread(png)[..., :3] - np.array(to_rgb(colour))).max(axis=2) < tol
     half = near.shape[1] // 2
     return int(near[:, :half].sum()), int(near[:, half:].sum())
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def engine(request, monkeypatch):
+    """Run the test under each engine of the passes (``_data/engine.py``)."""
+    monkeypatch.setenv("STREAMGMM_ENGINE", request.param)
+    return request.param
 
 
 def pytest_collection_modifyitems(items):

@@ -22,6 +22,7 @@ from .._model import (
     float32_far_limit,
     get_covariance,
 )
+from . import engine
 from .missing import impute_rows, missing_infer, missing_statistics, split_rows
 
 #: What inference can ask of a block: log p(x) (n,), the log-responsibilities (n, K), the
@@ -95,6 +96,7 @@ class ModelAssigner:
         if self.missing and not self.diagonal:
             self.lam = self.fused_prec @ self.fused_prec.transpose(0, 2, 1)
         self._prec32 = False  # not decided yet: only float32 blocks need it
+        self.engine = engine.default()  # set per pass (passes.plan_engine)
 
     @property
     def fused_prec32(self):
@@ -125,6 +127,11 @@ class ModelAssigner:
             split = split_rows(X, by_pattern=not self.diagonal)
             if split is not None:
                 return missing_infer(X, self, what, split)
+        if self.engine == engine.NUMPY:
+            out, bad = kernels.numpy_engine.infer(
+                X, self.means, self.fused_prec, self.log_const, self.diagonal, set(what)
+            )
+            return [out[name] for name in what], bad
         n, k = X.shape[0], self.n_components
         rows = {name: n if name in what else 0 for name in INFERENCE_OUTPUTS}  # 0: skipped
         out = {
@@ -147,6 +154,14 @@ class ModelAssigner:
         (kernels.fused_block), no (n, K) responsibilities in memory.
         """
         cov = get_covariance(self.covariance_type)
+        if self.engine == engine.NUMPY:
+            log_lik, bad, nk, means, m2 = kernels.numpy_engine.block_statistics(
+                X, sample_weight, self.means, self.fused_prec, self.log_const, self.diagonal,
+                with_m2,
+            )  # fmt: skip
+            if bad >= 0:
+                return None, None, None, 0.0, bad
+            return nk, means, cov.fused_m2(m2) if with_m2 else None, log_lik, bad
         k, d = self.means.shape
         nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
         runs = [(self.fused_prec, np.inf)]
@@ -165,6 +180,42 @@ class ModelAssigner:
                 break
         return nk, means, cov.fused_m2(m2) if with_m2 else None, log_lik, bad
 
+    def engine_pass(self, dtype, n_rows: int, with_m2: bool = True) -> tuple[str, list, float]:
+        """(kernel family, (kernel, example arguments) of each kernel ``statistics`` runs
+        on blocks of ``dtype``, estimated NumPy seconds for ``n_rows`` rows)."""
+        k, d = self.means.shape
+        X, w = engine.example(dtype, d)
+        out = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
+        runs = [(self.fused_prec, np.inf)]
+        if X.dtype == np.float32 and self.fused_prec32 is not None:
+            runs.insert(0, (self.fused_prec32, self.far_limit))
+        probes = [
+            kernels.fused_block_call(
+                X,
+                w,
+                self.means,
+                prec,
+                self.fused_prec,
+                far,
+                self.log_const,
+                self.diagonal,
+                with_m2,
+                *out,
+            )  # fmt: skip
+            for prec, far in runs
+        ]
+        family = "diag" if self.diagonal and with_m2 else "full"
+        return family, probes, engine.numpy_seconds(family, n_rows, k, d)
+
+    def engine_infer(self, dtype, n_rows: int) -> tuple[str, list, float]:
+        """As ``engine_pass``, for ``infer``."""
+        k, d = self.means.shape
+        X, _ = engine.example(dtype, d)
+        outs = np.empty(0), np.empty((0, k)), np.empty((0, k)), np.empty(0, np.int64)
+        probe = (kernels.fused_infer, (X, self.means, self.fused_prec, self.log_const,
+                                       self.diagonal, *outs))  # fmt: skip
+        return "infer", [probe], engine.numpy_seconds("infer", n_rows, k, d)
+
 
 class NearestCentreAssigner:
     """One-hot responsibilities of the nearest centre (a Lloyd step); score = -inertia."""
@@ -172,6 +223,7 @@ class NearestCentreAssigner:
     def __init__(self, centres: np.ndarray):
         self.centres = np.ascontiguousarray(centres, dtype=np.float64)
         self.n_components = self.centres.shape[0]
+        self.engine = engine.default()  # set per pass (passes.plan_engine)
 
     def statistics(self, X, sample_weight, covariance_type, with_m2=True):
         """(nk, means, m2 in the layout of the covariance type or None, -inertia)."""
@@ -179,12 +231,31 @@ class NearestCentreAssigner:
         k, d = self.centres.shape
         X, sample_weight = readonly(X), readonly(sample_weight)
         labels = np.empty(X.shape[0], np.int64)
+        if self.engine == engine.NUMPY:
+            ref = kernels.numpy_engine
+            inertia = ref.nearest_centre(X, sample_weight, self.centres, labels)
+            nk, means, m2 = ref.hard_statistics(
+                X, sample_weight, labels, self.centres, cov.fused_diagonal, with_m2
+            )
+            return nk, means, cov.fused_m2(m2) if with_m2 else None, -inertia
         inertia = kernels.nearest_centre(X, sample_weight, self.centres, labels)
         nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
         kernels.hard_statistics(
             X, sample_weight, labels, self.centres, cov.fused_diagonal, with_m2, nk, means, m2
         )
         return nk, means, cov.fused_m2(m2) if with_m2 else None, -inertia
+
+    def engine_pass(self, dtype, n_rows: int, with_m2: bool = True) -> tuple[str, list, float]:
+        """As ``ModelAssigner.engine_pass``: the nearest centre and a Lloyd step's statistics."""
+        k, d = self.centres.shape
+        X, w = engine.example(dtype, d)
+        labels = np.zeros(1, np.int64)
+        out = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
+        probes = [
+            (kernels.nearest_centre, (X, w, self.centres, labels)),
+            (kernels.hard_statistics, (X, w, labels, self.centres, False, with_m2, *out)),
+        ]
+        return "kmeans", probes, engine.numpy_seconds("kmeans", n_rows, k, d)
 
 
 def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, with_m2=True):
@@ -206,7 +277,7 @@ def block_statistics(X, sample_weight, row_offset, covariance_type, assigner, wi
         # over a density problem, as when X was checked first.
         nk, means, m2, score, bad = assigner.statistics(X, w, with_m2)
         if bad >= 0:
-            row, col = kernels.first_nonfinite(X)
+            row, col = kernels.numpy_engine.first_nonfinite(X)  # an error path: no compile
             if row >= 0:
                 return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
             return zero.with_problem(row_offset + bad, -1, NONFINITE_DENSITY)
@@ -235,7 +306,7 @@ def _checked(stats: SuffStats, X, row_offset: int, zero: SuffStats) -> SuffStats
     overflow float64, when the statistics are not finite."""
     if _finite(stats):
         return stats
-    row, col = kernels.first_nonfinite(X)
+    row, col = kernels.numpy_engine.first_nonfinite(X)
     if row >= 0:
         return zero.with_problem(row_offset + row, col, NONFINITE_INPUT)
     return zero.with_problem(row_offset + overflowing_row(X), -1, NONFINITE_DENSITY)

@@ -20,12 +20,12 @@ import numpy as np
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from .._kernels import first_infinite, first_nonfinite
+from .._kernels import first_infinite, first_nonfinite, numpy_engine
 from .._model import merge_all
-from . import progress
+from . import engine, progress
 from .blocks import ModelAssigner, as_kernel_array, block_impute, block_infer, block_statistics
 from .groups import group_task
-from .source import DataSource
+from .source import DataSource, active_client
 from .tree import SPLIT_EVERY, evaluate
 
 
@@ -204,7 +204,18 @@ def merge_columns(parts):
 
 def statistics_pass_many(source: DataSource, jobs) -> list:
     """One read of every block, statistics for each ``(assigner, covariance_type, with_m2)``."""
-    return reduce_pass(source, _block_jobs, list(jobs), merge_columns, "stats")
+    jobs = list(jobs)
+    for assigner, _, with_m2 in jobs:
+        plan_engine(assigner, source, assigner.engine_pass(source.dtype, source.n_samples, with_m2))
+    return reduce_pass(source, _block_jobs, jobs, merge_columns, "stats")
+
+
+def plan_engine(assigner, source: DataSource, plan) -> None:
+    """Set ``assigner.engine`` for one pass over ``source`` (``engine.choose``), before any
+    block runs: the compiled kernels, or NumPy while compiling them does not pay yet."""
+    family, probes, seconds = plan
+    distributed = active_client() is not None
+    assigner.engine = engine.choose(family, probes, seconds, distributed)
 
 
 def _check_finite(X, assigner, name, offset) -> None:
@@ -218,7 +229,8 @@ def _check_finite(X, assigner, name, offset) -> None:
                 "(with missing='em' a NaN marks a missing value; infinity is an error)."
             )
         return
-    row, col = first_nonfinite(X)
+    find = numpy_engine.first_nonfinite if assigner.engine == engine.NUMPY else first_nonfinite
+    row, col = find(X)
     if row >= 0:
         raise ValueError(
             f"Input contains NaN or infinity at row {offset + row:,} of {name}, column {col}."
@@ -247,6 +259,8 @@ def _infer_block(X, assigner, what, name, block_info=None):
 def inference(source: DataSource, assigner: ModelAssigner, what: str, lazy: bool):
     """Per-row ``what`` (see :func:`inference_array`): a lazy Dask array when ``lazy``,
     else NumPy; one block of an array in memory is computed directly, with no graph."""
+    if what != "imputed":
+        plan_engine(assigner, source, assigner.engine_infer(source.dtype, source.n_samples))
     local = None if lazy else source.local_block()
     if local is not None:
         return _infer_block(local[0], assigner, what, source.name)

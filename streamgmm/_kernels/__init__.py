@@ -7,11 +7,13 @@ exp), ``densities`` (log-densities and one tile's E-step), ``tile_moments`` and
 (Lloyd steps, k-means|| rounds), ``keyed_random`` (chunking-free random numbers),
 ``nonfinite`` (the first NaN/inf), and for missing values ``missing`` (NaN patterns),
 ``incomplete``/``incomplete_fused`` (full and tied) and ``incomplete_diag``. ``jit`` holds
-the one compilation policy.
+the one compilation policy. ``numpy_engine`` gives the fused, inference and k-means
+kernels' results in NumPy, for passes that run before those are compiled.
 """
 
+from . import numpy_engine
 from .densities import LOG_2PI
-from .fused import fused_block
+from .fused import fused_block, fused_block_call
 from .incomplete_diag import incomplete_diag_block, incomplete_diag_impute, incomplete_diag_infer
 from .incomplete_fused import incomplete_block, incomplete_impute, incomplete_infer
 from .infer import fused_infer
@@ -31,6 +33,7 @@ __all__ = [
     "first_infinite",
     "first_nonfinite",
     "fused_block",
+    "fused_block_call",
     "fused_infer",
     "hard_statistics",
     "incomplete_block",
@@ -41,6 +44,7 @@ __all__ = [
     "incomplete_infer",
     "nan_patterns",
     "nearest_centre",
+    "numpy_engine",
     "observed_sums",
     "oversample",
     "scatter_diag",

@@ -77,6 +77,20 @@ def fused_block(
     weighted means (K, d) (0 where nk is 0) and, when ``with_m2``, the centred second
     moments (K, d, d) (only the diagonal when ``diagonal``). Returns (sum_i w_i log p(x_i),
     first row whose log p is not finite or -1).
+    """
+    kernel, args = fused_block_call(
+        X, sample_weight, means, prec, prec64, far_limit, log_const, diagonal, with_m2, nk,
+        mean_out, m2_out,
+    )  # fmt: skip
+    log_lik, bad, *_ = kernel(*args)
+    return log_lik, bad
+
+
+def fused_block_call(
+    X, sample_weight, means, prec, prec64, far_limit, log_const, diagonal, with_m2, nk, mean_out,
+    m2_out,
+):  # fmt: skip
+    """The compiled kernel that ``fused_block`` runs for these arguments, and its arguments.
 
     The kernel is chosen here, in Python, so that a fit compiles only the one it runs:
     with both in one Numba function a full model's first call compiled for 13.5 s; apart,
@@ -84,6 +98,5 @@ def fused_block(
     """
     args = (X, sample_weight, means, prec, prec64, far_limit, log_const)
     if diagonal and with_m2:
-        log_lik, bad, _ = diag_block(*args, nk, mean_out, m2_out)
-        return log_lik, bad
-    return tile_block(*args, diagonal, with_m2, nk, mean_out, m2_out)
+        return diag_block, (*args, nk, mean_out, m2_out)
+    return tile_block, (*args, diagonal, with_m2, nk, mean_out, m2_out)

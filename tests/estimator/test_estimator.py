@@ -286,7 +286,7 @@ def _float32_blob_model(cov_scale, X):
     return quiet_fit(streamgmm.GaussianMixture(3, max_iter=0, **start), X.astype(np.float64))
 
 
-def test_float32_estep_guard():
+def test_float32_estep_guard(monkeypatch):
     """The float32 E-step is used only where it is accurate, and never makes a NaN.
 
     (a) Ill-conditioned factors (cond_1(U) > FLOAT32_MAX_COND) fall back to float64: the
@@ -298,6 +298,8 @@ def test_float32_estep_guard():
     from streamgmm._data.blocks import ModelAssigner, block_statistics
     from streamgmm._model import covariance
     from streamgmm._model.covariance import FLOAT32_MAX_COND
+
+    monkeypatch.setenv("STREAMGMM_ENGINE", "numba")  # the kernel's float32 path
     from streamgmm._model.mstep import Params
 
     X = make_blobs(seed=1).astype(np.float32)

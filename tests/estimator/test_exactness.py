@@ -21,7 +21,7 @@ from conftest import (
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("max_iter", [1, 10, 100])
-def test_blobs_match_sklearn(covariance_type, max_iter):
+def test_blobs_match_sklearn(covariance_type, max_iter, engine):
     X = make_blobs(seed=1)
     start = pinned_start(X, 3, covariance_type)
     sk, ours = fit_pair(X, 3, covariance_type, start, max_iter=max_iter, tol=0.0, chunk_size=97)
@@ -33,7 +33,7 @@ def test_blobs_match_sklearn(covariance_type, max_iter):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_wine_matches_sklearn_to_convergence(covariance_type):
+def test_wine_matches_sklearn_to_convergence(covariance_type, engine):
     X = load_wine().data
     start = pinned_start(X, 3, covariance_type, seed=2)
     sk, ours = fit_pair(X, 3, covariance_type, start, max_iter=100, tol=1e-3, chunk_size=50)
@@ -47,7 +47,7 @@ def test_wine_matches_sklearn_to_convergence(covariance_type):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("start_kind, max_iter", [("near", 30), ("far", 3)])
-def test_offset_data(covariance_type, start_kind, max_iter):
+def test_offset_data(covariance_type, start_kind, max_iter, engine):
     """X + 1e6, from a usual start and from means ~1e4 standard deviations away.
 
     scikit-learn itself loses digits on offset data (raw second moments), so its
@@ -82,7 +82,7 @@ def test_offset_data(covariance_type, start_kind, max_iter):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_mixed_column_scales(covariance_type):
+def test_mixed_column_scales(covariance_type, engine):
     """Columns from 1e-3 to 1e3: compare in standardised units, column by column."""
     Z = make_blobs(seed=4, d=4)
     s = np.array([1e-3, 1.0, 1e2, 1e3])
@@ -134,7 +134,7 @@ def test_same_chunking_is_bitwise_reproducible():
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("init_params", ["random_from_data", "k-means++", "kmeans", "random"])
-def test_every_init_starts_like_sklearn(covariance_type, init_params):
+def test_every_init_starts_like_sklearn(covariance_type, init_params, engine):
     """The same seed gives scikit-learn's starting parameters, for every init and type
     (tied's start from chosen rows included: X^T X of every row, as scikit-learn takes)."""
     from sklearn.mixture import GaussianMixture as SK

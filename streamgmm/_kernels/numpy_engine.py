@@ -1,0 +1,163 @@
+"""The block kernels' results in NumPy, for passes that run before the kernels are compiled.
+
+Compiling the fused kernels costs seconds (about 6 s for a full model's, 2.6 s for
+inference's, on a 2-core machine with an empty Numba cache) where a small fit's arithmetic
+costs milliseconds. Until a kernel is compiled or in the cache, a pass may run these
+functions instead (``_data/engine.py`` decides, pass by pass): the same outputs, from the
+same formulas, to rounding. The numerics are those of the kernels: distances on x - mu,
+moments centred on each chunk's own weighted mean and merged with the pairwise (Chan)
+update, float64 throughout. Rows go in chunks of ``CHUNK`` so that no temporary grows with
+the block beyond (CHUNK, K) and (CHUNK, d).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Rows per chunk: (CHUNK, K) and (CHUNK, d) float64 temporaries, 1 MB at K = d = 16.
+CHUNK = 4096
+
+
+def _log_densities(X, means, prec, log_const, diagonal):
+    """lp (n, K): log pi_k + log N(x_i | k), as ``densities.log_densities``."""
+    lp = np.empty((X.shape[0], means.shape[0]))
+    with np.errstate(all="ignore"):  # NaN, inf or overflow: a non-finite row, found after
+        for k in range(means.shape[0]):
+            D = X - means[k]
+            Y = D * prec[k, 0] if diagonal else D @ prec[k]
+            lp[:, k] = log_const[k] - 0.5 * np.einsum("ij,ij->i", Y, Y)
+    return lp
+
+
+def _log_sum_exp(lp):
+    """(top, lse): the row maxima of lp and log sum_k exp(lp); -inf where every density is 0."""
+    top = lp.max(axis=1)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        shifted = np.exp(lp - top[:, None])
+        total = shifted.sum(axis=1)
+        lse = np.where(top > -np.inf, top + np.log(total), top)
+    return shifted, total, lse
+
+
+def _first(mask) -> int:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if hits.size else -1
+
+
+def block_statistics(X, sample_weight, means, prec, log_const, diagonal, with_m2):
+    """``fused_block``'s results: (log_lik, bad row or -1, nk (K,), means (K, d), m2 (K, d, d)
+    or None), m2 the centred second moments (only the diagonal when ``diagonal``)."""
+    n_components, d = means.shape
+    nk = np.zeros(n_components)
+    run_mean = np.zeros((n_components, d))  # about mu until the end, as the kernel keeps them
+    m2 = np.zeros((n_components, d, d)) if with_m2 else None
+    log_lik = 0.0
+    for i0 in range(0, X.shape[0], CHUNK):
+        Xc = np.asarray(X[i0 : i0 + CHUNK], dtype=np.float64)
+        wc = sample_weight[i0 : i0 + CHUNK]
+        shifted, total, lse = _log_sum_exp(_log_densities(Xc, means, prec, log_const, diagonal))
+        bad = _first(~np.isfinite(lse))
+        if bad >= 0:
+            return 0.0, i0 + bad, None, None, None
+        log_lik += float(wc @ lse)
+        resp = shifted * (wc / total)[:, None]
+        n_t = resp.sum(axis=0)
+        for k in np.flatnonzero(n_t > 0.0):
+            D = Xc - means[k]
+            mean_t = resp[:, k] @ D / n_t[k]
+            m2_t = None
+            if with_m2:  # about the centre rounded once to mu's ulp, as tile_moments does:
+                C = Xc - (means[k] + mean_t)  # constant data give exact zeros
+                W = C * resp[:, k, None]
+                m2_t = np.diag(np.einsum("ij,ij->j", W, C)) if diagonal else W.T @ C
+            m2_k = m2[k] if with_m2 else None
+            nk[k] = _chan_add(nk[k], run_mean[k], m2_k, n_t[k], mean_t, m2_t, diagonal)
+    mean_out = np.where((nk > 0.0)[:, None], means + run_mean, 0.0)
+    if with_m2 and not diagonal:
+        m2 = (m2 + m2.transpose(0, 2, 1)) / 2.0  # the kernel mirrors one triangle
+    return log_lik, -1, nk, mean_out, m2
+
+
+def _chan_add(n, mean, m2, n_t, mean_t, m2_t, diagonal):
+    """Merge (n_t, mean_t, m2_t) into the running (n, mean, m2) in place (only the diagonal
+    of m2 when ``diagonal``); returns n + n_t."""
+    total = n + n_t
+    delta = mean_t - mean
+    if m2 is not None:
+        outer = np.diag(delta * delta) if diagonal else np.outer(delta, delta)
+        m2 += m2_t + (n * n_t / total) * outer
+    mean += delta * (n_t / total)
+    return total
+
+
+def infer(X, means, prec, log_const, diagonal, want):
+    """``fused_infer``'s outputs named in ``want`` (of "log_prob", "log_resp", "proba",
+    "labels"), as a dict, and the first row whose log p (labels alone: largest
+    log-density) is not finite, or -1."""
+    n = X.shape[0]
+    k = means.shape[0]
+    out = {
+        "log_prob": np.empty(n),
+        "log_resp": np.empty((n, k)),
+        "proba": np.empty((n, k)),
+        "labels": np.empty(n, np.int64),
+    }
+    bad = -1
+    for i0 in range(0, n, CHUNK):
+        rows = slice(i0, min(i0 + CHUNK, n))
+        lp = _log_densities(np.asarray(X[rows], dtype=np.float64), means, prec, log_const, diagonal)
+        if "labels" in want:
+            out["labels"][rows] = lp.argmax(axis=1)
+            best = lp[np.arange(lp.shape[0]), out["labels"][rows]]
+            t = _first(~np.isfinite(best))
+            bad = i0 + t if bad < 0 and t >= 0 else bad
+        if want - {"labels"}:
+            shifted, total, lse = _log_sum_exp(lp)
+            t = _first(~np.isfinite(lse))
+            bad = i0 + t if bad < 0 and t >= 0 else bad
+            out["log_prob"][rows] = lse
+            with np.errstate(invalid="ignore"):
+                out["log_resp"][rows] = lp - lse[:, None]
+                out["proba"][rows] = shifted / total[:, None]
+    return {name: out[name] for name in want}, bad
+
+
+def nearest_centre(X, sample_weight, centres, labels):
+    """``kmeans.nearest_centre``: labels[i] = nearest centre (the first on ties); returns
+    the weighted inertia."""
+    inertia = 0.0
+    for i0 in range(0, X.shape[0], CHUNK):
+        Xc = np.asarray(X[i0 : i0 + CHUNK], dtype=np.float64)
+        sq = np.empty((Xc.shape[0], centres.shape[0]))
+        for k in range(centres.shape[0]):
+            D = Xc - centres[k]
+            sq[:, k] = np.einsum("ij,ij->i", D, D)
+        labels[i0 : i0 + CHUNK] = sq.argmin(axis=1)
+        inertia += float(sample_weight[i0 : i0 + CHUNK] @ sq.min(axis=1))
+    return inertia
+
+
+def hard_statistics(X, sample_weight, labels, centres, diagonal, with_m2):
+    """``kmeans.hard_statistics``: (nk, means, m2 or None) of one-hot responsibilities,
+    the means summed as offsets from each centre, m2 about the means."""
+    n_components, d = centres.shape
+    X = np.asarray(X, dtype=np.float64)
+    nk = np.bincount(labels, weights=sample_weight, minlength=n_components).astype(np.float64)
+    means = np.zeros((n_components, d))
+    m2 = np.zeros((n_components, d, d)) if with_m2 else None
+    for k in np.flatnonzero(nk > 0.0):
+        rows = labels == k
+        w = sample_weight[rows]
+        means[k] = centres[k] + w @ (X[rows] - centres[k]) / nk[k]
+        if with_m2:
+            C = X[rows] - means[k]
+            W = C * w[:, None]
+            m2[k] = np.diag(np.einsum("ij,ij->j", W, C)) if diagonal else W.T @ C
+    return nk, means, m2
+
+
+def first_nonfinite(X):
+    """``nonfinite.first_nonfinite``: (row, col) of the first NaN or inf, or (-1, -1)."""
+    bad = ~np.isfinite(X)
+    row = _first(bad.any(axis=1))
+    return (row, int(np.argmax(bad[row]))) if row >= 0 else (-1, -1)
