@@ -1,18 +1,22 @@
 """First contact (issue 17): cold compile, import, --help and small fits, beside scikit-learn.
 
-    python benchmarks/bench_first_contact.py            # everything (about 2 minutes)
-    python benchmarks/bench_first_contact.py --quick    # fewer repeats
+    python benchmarks/bench_first_contact.py              # everything (about 3 minutes)
+    python benchmarks/bench_first_contact.py --quick      # fewer repeats
+    python benchmarks/bench_first_contact.py --calibrate  # the engine's constants only
 
-1. *Cold first fit*: a fresh process with an empty Numba cache (``NUMBA_CACHE_DIR`` set to
-   a new folder) fits 20,000 x 16, K=16 full (5 iterations) and scores it; then a second
-   process with the cache it filled does the same (warm). Target: cold <= 3 s.
+1. *Cold first fit*: fresh processes sharing a new ``NUMBA_CACHE_DIR`` fit 20,000 x 16, K=16
+   full (5 iterations) and score it: first with the empty cache (the passes run in NumPy,
+   ``_data/engine.py``), then with ``STREAMGMM_ENGINE=numba`` (compiling the kernels into
+   the cache), then warm. Target: the cold fit <= 3 s.
 2. *import streamgmm* and *streamgmm --help*: wall time of a fresh process, minus that of
    ``python -c pass`` (the interpreter's own start-up). Targets: <= 0.5 s each.
 3. *Small fits*: ``fit(X).score(X)`` on 200 x 2 (K=3), 2,000 x 8 (K=4) and 20,000 x 16
-   (K=16), median of ``--repeats`` in this process, scikit-learn's
+   (K=16), median of ``--repeats`` in this process under each engine, scikit-learn's
    ``GaussianMixture`` with the same settings beside it. Target: ratio <= 1.
 4. *GridSearchCV* over n_components 1..6 and two covariance types on 20,000 x 8, with
    ``n_jobs=1`` and ``n_jobs=2``. Target: n_jobs=2 faster.
+5. ``--calibrate``: NumPy nanoseconds per row and component of each pass family, and each
+   family's compile seconds with an empty cache (the constants of ``_data/engine.py``).
 
 Every streamgmm figure is taken with scikit-learn's BLAS threads as they are (OpenBLAS
 and MKL use every core by default), as a user would run both.

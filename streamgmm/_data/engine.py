@@ -6,8 +6,8 @@ docs/benchmarks.md "First contact"); a small fit's passes cost milliseconds in N
 (``_kernels/numpy_engine.py``, the same formulas to rounding). So each pass asks, for each
 kernel it needs: is it ready? If so the kernels run. If not, the pass rents NumPy as long
 as the NumPy time this process has spent on that kernel, this pass included, stays under
-its compile time, and buys (compiles) once it would not: the ski-rental rule, which never
-spends more than twice what knowing the future would have (Karlin et al., 1988). A pass
+its compile time, and buys (compiles) once it would not: the ski-rental rule, which spends
+at most about twice what knowing the future would have (Karlin et al., 1988). A pass
 too large to rent compiles at once, so a big fit pays the compile it always paid.
 
 The decision is taken per pass, before any block runs, from estimated (not measured)
@@ -28,16 +28,18 @@ import numpy as np
 
 NUMBA, NUMPY = "numba", "numpy"
 
-#: Seconds to compile each kernel family with an empty cache (2 cores, docs/benchmarks.md).
-COMPILE_SECONDS = {"full": 6.0, "diag": 4.0, "infer": 2.6, "kmeans": 1.5}
+#: Seconds to compile each kernel family with an empty cache, in this order (diag reuses
+#: the E-step compiled for full), measured by ``python benchmarks/bench_first_contact.py
+#: --calibrate`` on a 2-core machine (docs/benchmarks.md, "First contact").
+COMPILE_SECONDS = {"full": 5.5, "diag": 2.9, "infer": 2.2, "kmeans": 1.1}
 
 #: NumPy nanoseconds per row and component of a pass, a + b d (d features), measured by
-#: ``python benchmarks/bench_first_contact.py --calibrate`` (docs/benchmarks.md).
+#: the same command (least squares over d = 4, 16, 32).
 NANOSECONDS = {
-    "full": (90.0, 7.3),
-    "diag": (51.0, 6.3),
-    "infer": (23.0, 3.2),
-    "kmeans": (10.0, 4.0),
+    "full": (28.0, 9.0),
+    "diag": (45.0, 6.7),
+    "infer": (37.0, 2.6),
+    "kmeans": (21.0, 3.1),
 }
 #: NumPy seconds a pass costs whatever its size (Python calls per chunk and component).
 PASS_SECONDS = 2e-4
