@@ -45,6 +45,9 @@ NANOSECONDS = {
 PASS_SECONDS = 2e-4
 
 _spent: dict[str, float] = {}
+#: (kernel, signature) pairs the disk cache did not have: not asked again in this process
+#: (each ask reads the cache's index; a damaged one would warn at every pass)
+_misses: set = set()
 _lock = threading.Lock()
 
 
@@ -92,7 +95,11 @@ def ready(dispatcher, args) -> bool:
         sig = tuple(dispatcher.typeof_pyval(a) for a in args)
         if sig in dispatcher.overloads:
             return True
+        key = (id(dispatcher), sig)
+        if key in _misses:
+            return False
         if dispatcher._cache.load_overload(sig, dispatcher.targetctx) is None:
+            _misses.add(key)
             return False
         dispatcher.compile(sig)  # found: load it (a cache hit, no compilation)
         return True
