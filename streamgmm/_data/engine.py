@@ -25,6 +25,7 @@ import os
 import threading
 
 import numpy as np
+from numba.core.compiler_lock import global_compiler_lock
 
 NUMBA, NUMPY = "numba", "numpy"
 
@@ -98,10 +99,11 @@ def ready(dispatcher, args) -> bool:
         key = (id(dispatcher), sig)
         if key in _misses:
             return False
-        if dispatcher._cache.load_overload(sig, dispatcher.targetctx) is None:
-            _misses.add(key)
-            return False
-        dispatcher.compile(sig)  # found: load it (a cache hit, no compilation)
+        with global_compiler_lock:  # as Numba loads from its cache: LLVM is not thread-safe
+            if dispatcher._cache.load_overload(sig, dispatcher.targetctx) is None:
+                _misses.add(key)
+                return False
+            dispatcher.compile(sig)  # found: load it (a cache hit, no compilation)
         return True
     except Exception:  # noqa: BLE001 - anything unexpected: not known to be ready
         return False
@@ -109,7 +111,8 @@ def ready(dispatcher, args) -> bool:
 
 def example(dtype, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     """A read-only one-row block and its weights, typed as the passes' blocks are."""
-    dtype = np.float32 if np.dtype(dtype) == np.float32 else np.float64  # as_kernel_array's
+    # as blocks.as_kernel_array types them (a big-endian float32 block runs as float64)
+    dtype = np.float32 if np.dtype(dtype) == np.float32 else np.float64
     X = np.zeros((1, n_features), dtype=dtype)
     w = np.ones(1)
     X.flags.writeable = w.flags.writeable = False

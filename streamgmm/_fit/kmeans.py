@@ -162,23 +162,31 @@ def lloyd_in_memory(X, w, centres, max_iter=LLOYD_IN_MEMORY_MAX_ITER, tol=KMEANS
     centres.
 
     It is scikit-learn's own Lloyd (``KMeans`` started from these centres), so the centres
-    are the ones scikit-learn's ``GaussianMixture`` starts from, bit for bit on unweighted
-    data, and there is nothing to compile: on 20,000 x 16, K=16 (119 iterations) 0.12 s
-    against 0.40 s for a loop over the nearest-centre kernel, which came within 7e-15
-    (benchmarks/bench_first_contact.py). Its tolerance is scaled so that its threshold is
+    are the ones scikit-learn's ``GaussianMixture`` starts from, to 4e-15 (its threads sum
+    in another order), and there is nothing to compile: on 20,000 x 16, K=16 (119
+    iterations) 0.10 s against 0.40 s for a loop over the nearest-centre kernel
+    (docs/design.md, "Initialisation"). Its tolerance is scaled so that its threshold is
     ours: ``tol`` times the *weighted* mean feature variance (weights are repetitions).
+    Rows of weight 0 are absent, not rows that an empty cluster may be moved to (which
+    would put it on the data's mean); one OpenMP thread, because scikit-learn adds the
+    threads' partial sums in the order they finish, and the same seed must give the same
+    centres bit for bit.
     """
     from sklearn.cluster import KMeans  # imported where used: import streamgmm stays light
+    from threadpoolctl import threadpool_limits
 
-    X = np.asarray(X, dtype=np.float64)
+    X, w = np.asarray(X, dtype=np.float64), np.asarray(w, dtype=np.float64)
     var = np.average((X - np.average(X, axis=0, weights=w)) ** 2, axis=0, weights=w)
+    present = w > 0
+    if np.count_nonzero(present) >= len(centres):
+        X, w = X[present], w[present]
     unweighted = float(np.var(X, axis=0).mean())
     scaled = tol * float(var.mean()) / unweighted if unweighted > 0 else 0.0
     km = KMeans(len(centres), init=np.asarray(centres, dtype=np.float64), n_init=1,
                 max_iter=max_iter, tol=scaled, algorithm="lloyd")  # fmt: skip
-    with warnings.catch_warnings():  # fewer distinct clusters than K: the start says so
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        km.fit(X, sample_weight=np.asarray(w, dtype=np.float64))
+    with warnings.catch_warnings(), threadpool_limits(1, user_api="openmp"):
+        warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct clusters than K
+        km.fit(X, sample_weight=w)
     return km.cluster_centers_
 
 

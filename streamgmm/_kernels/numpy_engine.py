@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .tile import EXP_FLOOR
+
 #: Rows per chunk: (CHUNK, K) and (CHUNK, d) float64 temporaries, 1 MB at K = d = 16.
 CHUNK = 4096
 
@@ -30,10 +32,13 @@ def _log_densities(X, means, prec, log_const, diagonal):
 
 
 def _log_sum_exp(lp):
-    """(top, lse): the row maxima of lp and log sum_k exp(lp); -inf where every density is 0."""
+    """(shifted, total, lse): exp(lp - the row maxima), flushed to 0 below ``EXP_FLOOR`` as
+    the kernels' exp is; their row sums; and log sum_k exp(lp), -inf where every density
+    is 0."""
     top = lp.max(axis=1)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        shifted = np.exp(lp - top[:, None])
+        below = lp - top[:, None]
+        shifted = np.where(below < EXP_FLOOR, 0.0, np.exp(below))
         total = shifted.sum(axis=1)
         lse = np.where(top > -np.inf, top + np.log(total), top)
     return shifted, total, lse
@@ -116,9 +121,11 @@ def infer(X, means, prec, log_const, diagonal, want):
             t = _first(~np.isfinite(lse))
             bad = i0 + t if bad < 0 and t >= 0 else bad
             out["log_prob"][rows] = lse
-            with np.errstate(invalid="ignore"):
-                out["log_resp"][rows] = lp - lse[:, None]
-                out["proba"][rows] = shifted / total[:, None]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["log_resp"][rows] = log_resp = lp - lse[:, None]
+                # flushed in the sum, not in the output: libm's (subnormal) value, as infer.py
+                flushed = lp - lp.max(axis=1)[:, None] < EXP_FLOOR
+                out["proba"][rows] = np.where(flushed, np.exp(log_resp), shifted / total[:, None])
     return {name: out[name] for name in want}, bad
 
 

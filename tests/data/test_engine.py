@@ -67,6 +67,16 @@ def test_ready_kernels_distributed_and_forced_engines(auto, monkeypatch):
         engine.choose("full", [unready], 0.1)
 
 
+@pytest.mark.parametrize("dtype", ["<f4", ">f4", "<f8", ">f8", "int16"])
+def test_examples_are_typed_as_the_blocks_are(dtype):
+    """A big-endian or integer input is probed with the dtype its blocks run in."""
+    from streamgmm._data.blocks import as_kernel_array
+
+    X, w = engine.example(dtype, 3)
+    assert X.dtype == as_kernel_array(np.zeros((1, 3), dtype=dtype)).dtype
+    assert not X.flags.writeable and not w.flags.writeable
+
+
 def test_the_estimated_costs_grow_with_the_pass():
     small = engine.numpy_seconds("full", 200, 3, 2)
     assert small < 1e-3

@@ -61,3 +61,19 @@ def test_distinct_draw_is_sklearns_call_when_small_and_bounded_when_huge():
     tracemalloc.stop()
     assert len(np.unique(big)) == 50_000 and big.max() < 10**10
     assert peak < 50e6  # a permutation of 1e10 indices would need 80 GB
+
+
+def test_in_memory_lloyd_treats_zero_weight_rows_as_absent():
+    """Weights are repetitions: a row of weight 0 is not there, so an emptied cluster is not
+    moved onto it (scikit-learn's relocation would put it on the data's mean), and the
+    centres are those of the data without it, bit for bit, and repeatable."""
+    from streamgmm._fit.kmeans import lloyd_in_memory
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(50, 2) * 0.3, rng.randn(50, 2) * 0.3 + [8, 0], [[40, 40]]])
+    w = np.r_[np.ones(100), 0.0]
+    start = np.array([[0.0, 0.0], [8.0, 0.0], [4.0, -30.0]])
+    got = lloyd_in_memory(X, w, start.copy())
+    np.testing.assert_array_equal(got, lloyd_in_memory(X[:100], w[:100], start.copy()))
+    np.testing.assert_array_equal(got, lloyd_in_memory(X, w, start.copy()))
+    assert len({tuple(c) for c in got}) == 3  # no two centres the same

@@ -61,6 +61,25 @@ def test_block_statistics_equal_the_fused_kernel(covariance_type, dtype, with_m2
         assert got[4] is None
 
 
+def test_responsibilities_below_the_exp_floor_are_zero_in_both():
+    """Component 1 is component 0 with a log-weight 720 lower: exp(lp - top) is under
+    EXP_FLOOR in every row, flushed to 0 by the kernels' exp (np.exp would give subnormals),
+    so nk = 0 and its mean 0; the probabilities are libm's subnormals in both."""
+    X, w, means, prec, log_const, diagonal = _problem(8, "full", n=500)
+    means[1], prec[1] = means[0], prec[0]
+    log_const[1] = log_const[0] - 720.0
+    got = ref.block_statistics(X, w, means, prec, log_const, diagonal, True)
+    want = _kernel_statistics(X, w, means, prec, log_const, diagonal, True)
+    assert got[2][1] == want[2][1] == 0.0
+    assert not got[3][1].any() and not want[3][1].any()
+    probs, _ = ref.infer(X, means, prec, log_const, diagonal, {"proba"})
+    n, k = X.shape[0], means.shape[0]
+    outs = np.empty(0), np.empty((0, k)), np.empty((n, k)), np.empty(0, np.int64)
+    kernels.fused_infer(X, means, prec, log_const, diagonal, *outs)
+    np.testing.assert_allclose(probs["proba"], outs[2], rtol=1e-12, atol=0)
+    assert 0 < probs["proba"][:, 1].max() < 1e-300
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf, 1e200])
 def test_block_statistics_name_the_first_bad_row(value):
     X, w, means, prec, log_const, diagonal = _problem(4, "full", n=ref.CHUNK + 50)
