@@ -32,15 +32,15 @@ NUMBA, NUMPY = "numba", "numpy"
 #: Seconds to compile each kernel family with an empty cache, in this order (diag reuses
 #: the E-step compiled for full), measured by ``python benchmarks/bench_first_contact.py
 #: --calibrate`` on a 2-core machine (docs/benchmarks.md, "First contact").
-COMPILE_SECONDS = {"full": 5.5, "diag": 2.9, "infer": 2.2, "kmeans": 1.1}
+COMPILE_SECONDS = {"full": 5.7, "diag": 3.0, "infer": 2.3, "kmeans": 1.2}
 
 #: NumPy nanoseconds per row and component of a pass, a + b d (d features), measured by
 #: the same command (least squares over d = 4, 16, 32).
 NANOSECONDS = {
-    "full": (28.0, 9.0),
-    "diag": (45.0, 6.7),
-    "infer": (37.0, 2.6),
-    "kmeans": (21.0, 3.1),
+    "full": (13.0, 8.4),
+    "diag": (40.0, 4.9),
+    "infer": (32.0, 2.4),
+    "kmeans": (19.0, 2.6),
 }
 #: NumPy seconds a pass costs whatever its size (Python calls per chunk and component).
 PASS_SECONDS = 2e-4

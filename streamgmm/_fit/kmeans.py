@@ -12,6 +12,7 @@ Passes: rounds + 2 (+1 with sample weights, to draw the first row).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -173,7 +174,6 @@ def lloyd_in_memory(X, w, centres, max_iter=LLOYD_IN_MEMORY_MAX_ITER, tol=KMEANS
     centres bit for bit.
     """
     from sklearn.cluster import KMeans  # imported where used: import streamgmm stays light
-    from threadpoolctl import threadpool_limits
 
     X, w = np.asarray(X, dtype=np.float64), np.asarray(w, dtype=np.float64)
     var = np.average((X - np.average(X, axis=0, weights=w)) ** 2, axis=0, weights=w)
@@ -184,10 +184,19 @@ def lloyd_in_memory(X, w, centres, max_iter=LLOYD_IN_MEMORY_MAX_ITER, tol=KMEANS
     scaled = tol * float(var.mean()) / unweighted if unweighted > 0 else 0.0
     km = KMeans(len(centres), init=np.asarray(centres, dtype=np.float64), n_init=1,
                 max_iter=max_iter, tol=scaled, algorithm="lloyd")  # fmt: skip
-    with warnings.catch_warnings(), threadpool_limits(1, user_api="openmp"):
+    with warnings.catch_warnings(), _thread_pools().limit(limits=1, user_api="openmp"):
         warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct clusters than K
         km.fit(X, sample_weight=w)
     return km.cluster_centers_
+
+
+@functools.cache
+def _thread_pools():
+    """threadpoolctl's view of the loaded libraries, once: finding them reads the process's
+    memory map (2 ms a call, more than a small fit's Lloyd)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def kmeans_plusplus(X, w, n_clusters, random_state) -> np.ndarray:

@@ -6,8 +6,8 @@ costs milliseconds. Until a kernel is compiled or in the cache, a pass may run t
 functions instead (``_data/engine.py`` decides, pass by pass): the same outputs, from the
 same formulas, to rounding. The numerics are those of the kernels: distances on x - mu,
 moments centred on each chunk's own weighted mean and merged with the pairwise (Chan)
-update, float64 throughout. Rows go in chunks of ``CHUNK`` so that no temporary grows with
-the block beyond (CHUNK, K) and (CHUNK, d).
+update, float64 throughout. Rows go in chunks, every component at once, so that no
+temporary grows with the block beyond a few MB (``_rows``).
 """
 
 from __future__ import annotations
@@ -16,19 +16,29 @@ import numpy as np
 
 from .tile import EXP_FLOOR
 
-#: Rows per chunk: (CHUNK, K) and (CHUNK, d) float64 temporaries, 1 MB at K = d = 16.
+#: Most rows per chunk, and the float64 values of one (K, rows, d) temporary: 4 MB each,
+#: a few of them at a time, however large the block.
 CHUNK = 4096
+_VALUES = 1 << 19
 
 
-def _log_densities(X, means, prec, log_const, diagonal):
-    """lp (n, K): log pi_k + log N(x_i | k), as ``densities.log_densities``."""
-    lp = np.empty((X.shape[0], means.shape[0]))
+def _rows(n_components: int, n_features: int) -> int:
+    """Rows per chunk: every component at once, as few NumPy calls per chunk as possible
+    (a small fit's passes cost their calls, not their arithmetic), within ``_VALUES``."""
+    return int(min(CHUNK, max(64, _VALUES // max(1, n_components * n_features))))
+
+
+def _log_densities(D, prec, log_const, diagonal):
+    """lp (n, K): log pi_k + log N(x_i | k) from the differences D (K, n, d) = x_i - mu_k,
+    as ``densities.log_densities``."""
     with np.errstate(all="ignore"):  # NaN, inf or overflow: a non-finite row, found after
-        for k in range(means.shape[0]):
-            D = X - means[k]
-            Y = D * prec[k, 0] if diagonal else D @ prec[k]
-            lp[:, k] = log_const[k] - 0.5 * np.einsum("ij,ij->i", Y, Y)
-    return lp
+        Y = D * prec[:, :1, :] if diagonal else np.matmul(D, prec)
+        return (log_const[:, None] - 0.5 * np.einsum("knd,knd->kn", Y, Y)).T
+
+
+def _differences(X, means):
+    """(K, n, d): x_i - mu_k for float64 rows X, every component at once."""
+    return X[None, :, :] - means[:, None, :]
 
 
 def _log_sum_exp(lp):
@@ -57,42 +67,50 @@ def block_statistics(X, sample_weight, means, prec, log_const, diagonal, with_m2
     run_mean = np.zeros((n_components, d))  # about mu until the end, as the kernel keeps them
     m2 = np.zeros((n_components, d, d)) if with_m2 else None
     log_lik = 0.0
-    for i0 in range(0, X.shape[0], CHUNK):
-        Xc = np.asarray(X[i0 : i0 + CHUNK], dtype=np.float64)
-        wc = sample_weight[i0 : i0 + CHUNK]
-        shifted, total, lse = _log_sum_exp(_log_densities(Xc, means, prec, log_const, diagonal))
+    rows = _rows(n_components, d)
+    for i0 in range(0, X.shape[0], rows):
+        Xc = np.asarray(X[i0 : i0 + rows], dtype=np.float64)
+        D = _differences(Xc, means)
+        wc = sample_weight[i0 : i0 + rows]
+        shifted, total, lse = _log_sum_exp(_log_densities(D, prec, log_const, diagonal))
         bad = _first(~np.isfinite(lse))
         if bad >= 0:
             return 0.0, i0 + bad, None, None, None
         log_lik += float(wc @ lse)
-        resp = shifted * (wc / total)[:, None]
-        n_t = resp.sum(axis=0)
-        for k in np.flatnonzero(n_t > 0.0):
-            D = Xc - means[k]
-            mean_t = resp[:, k] @ D / n_t[k]
-            m2_t = None
-            if with_m2:  # about the centre rounded once to mu's ulp, as tile_moments does:
-                C = Xc - (means[k] + mean_t)  # constant data give exact zeros
-                W = C * resp[:, k, None]
-                m2_t = np.diag(np.einsum("ij,ij->j", W, C)) if diagonal else W.T @ C
-            m2_k = m2[k] if with_m2 else None
-            nk[k] = _chan_add(nk[k], run_mean[k], m2_k, n_t[k], mean_t, m2_t, diagonal)
+        resp = (shifted * (wc / total)[:, None]).T  # (K, rows)
+        n_t = resp.sum(axis=1)
+        live = n_t > 0.0  # every responsibility of a dead one underflowed: nothing to add
+        mean_t = np.matmul(resp[:, None, :], D)[:, 0, :] / np.where(live, n_t, 1.0)[:, None]
+        m2_t = None
+        if with_m2:  # about the centre rounded once to mu's ulp, as tile_moments does:
+            C = Xc[None] - (means + mean_t)[:, None, :]  # constant data give exact zeros
+            W = C * resp[:, :, None]
+            if diagonal:
+                m2_t = np.zeros((n_components, d, d))
+                idx = np.arange(d)
+                m2_t[:, idx, idx] = np.einsum("knd,knd->kd", W, C)
+            else:
+                m2_t = np.matmul(W.transpose(0, 2, 1), C)
+        _chan_add(nk, run_mean, m2, n_t, mean_t, m2_t, live, diagonal)
     mean_out = np.where((nk > 0.0)[:, None], means + run_mean, 0.0)
     if with_m2 and not diagonal:
         m2 = (m2 + m2.transpose(0, 2, 1)) / 2.0  # the kernel mirrors one triangle
     return log_lik, -1, nk, mean_out, m2
 
 
-def _chan_add(n, mean, m2, n_t, mean_t, m2_t, diagonal):
-    """Merge (n_t, mean_t, m2_t) into the running (n, mean, m2) in place (only the diagonal
-    of m2 when ``diagonal``); returns n + n_t."""
-    total = n + n_t
-    delta = mean_t - mean
+def _chan_add(nk, mean, m2, n_t, mean_t, m2_t, live, diagonal):
+    """Merge each live component's (n_t, mean_t, m2_t) into the running (nk, mean, m2) in
+    place (only the diagonal of m2 when ``diagonal``)."""
+    total = nk + n_t
+    safe = np.where(live, total, 1.0)
+    delta = np.where(live[:, None], mean_t - mean, 0.0)
     if m2 is not None:
-        outer = np.diag(delta * delta) if diagonal else np.outer(delta, delta)
-        m2 += m2_t + (n * n_t / total) * outer
-    mean += delta * (n_t / total)
-    return total
+        outer = delta[:, :, None] * delta[:, None, :]
+        if diagonal:
+            outer = outer * np.eye(delta.shape[1])
+        m2 += np.where(live[:, None, None], m2_t + (nk * n_t / safe)[:, None, None] * outer, 0.0)
+    mean += delta * (n_t / safe)[:, None]
+    nk[:] = total
 
 
 def infer(X, means, prec, log_const, diagonal, want):
@@ -108,9 +126,11 @@ def infer(X, means, prec, log_const, diagonal, want):
         "labels": np.empty(n, np.int64),
     }
     bad = -1
-    for i0 in range(0, n, CHUNK):
-        rows = slice(i0, min(i0 + CHUNK, n))
-        lp = _log_densities(np.asarray(X[rows], dtype=np.float64), means, prec, log_const, diagonal)
+    step = _rows(k, means.shape[1])
+    for i0 in range(0, n, step):
+        rows = slice(i0, min(i0 + step, n))
+        D = _differences(np.asarray(X[rows], dtype=np.float64), means)
+        lp = _log_densities(D, prec, log_const, diagonal)
         if "labels" in want:
             out["labels"][rows] = lp.argmax(axis=1)
             best = lp[np.arange(lp.shape[0]), out["labels"][rows]]
@@ -133,14 +153,12 @@ def nearest_centre(X, sample_weight, centres, labels):
     """``kmeans.nearest_centre``: labels[i] = nearest centre (the first on ties); returns
     the weighted inertia."""
     inertia = 0.0
-    for i0 in range(0, X.shape[0], CHUNK):
-        Xc = np.asarray(X[i0 : i0 + CHUNK], dtype=np.float64)
-        sq = np.empty((Xc.shape[0], centres.shape[0]))
-        for k in range(centres.shape[0]):
-            D = Xc - centres[k]
-            sq[:, k] = np.einsum("ij,ij->i", D, D)
-        labels[i0 : i0 + CHUNK] = sq.argmin(axis=1)
-        inertia += float(sample_weight[i0 : i0 + CHUNK] @ sq.min(axis=1))
+    step = _rows(*centres.shape)
+    for i0 in range(0, X.shape[0], step):
+        D = _differences(np.asarray(X[i0 : i0 + step], dtype=np.float64), centres)
+        sq = np.einsum("knd,knd->kn", D, D)
+        labels[i0 : i0 + step] = sq.argmin(axis=0)
+        inertia += float(sample_weight[i0 : i0 + step] @ sq.min(axis=0))
     return inertia
 
 
