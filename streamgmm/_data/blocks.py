@@ -164,14 +164,8 @@ class ModelAssigner:
             return nk, means, cov.fused_m2(m2) if with_m2 else None, log_lik, bad
         k, d = self.means.shape
         nk, means, m2 = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
-        runs = [(self.fused_prec, np.inf)]
-        if X.dtype == np.float32 and self.fused_prec32 is not None:
-            # tiles with a far outlier are redone in float64 inside the kernel; a distance
-            # beyond float32's range reads as a non-finite density: that block is redone
-            # in float64, which decides whether it really is one
-            runs.insert(0, (self.fused_prec32, self.far_limit))
         X, sample_weight = readonly(X), readonly(sample_weight)
-        for prec, far_limit in runs:
+        for prec, far_limit in self._runs(X.dtype):
             log_lik, bad = kernels.fused_block(
                 X, sample_weight, self.means, prec, self.fused_prec, far_limit, self.log_const,
                 cov.fused_diagonal, with_m2, nk, means, m2,
@@ -180,29 +174,29 @@ class ModelAssigner:
                 break
         return nk, means, cov.fused_m2(m2) if with_m2 else None, log_lik, bad
 
+    def _runs(self, dtype) -> list:
+        """(precisions, far_limit) of each E-step a block of ``dtype`` may take, in order.
+
+        A float32 block of a well-conditioned model tries float32 distances first: tiles
+        with a far outlier are redone in float64 inside the kernel; a distance beyond
+        float32's range reads as a non-finite density, and that block is redone in float64,
+        which decides whether it really is one.
+        """
+        runs = [(self.fused_prec, np.inf)]
+        if dtype == np.float32 and self.fused_prec32 is not None:
+            runs.insert(0, (self.fused_prec32, self.far_limit))
+        return runs
+
     def engine_pass(self, dtype, n_rows: int, with_m2: bool = True) -> tuple[str, list, float]:
         """(kernel family, (kernel, example arguments) of each kernel ``statistics`` runs
         on blocks of ``dtype``, estimated NumPy seconds for ``n_rows`` rows)."""
         k, d = self.means.shape
         X, w = engine.example(dtype, d)
         out = np.empty(k), np.empty((k, d)), np.empty((k, d, d))
-        runs = [(self.fused_prec, np.inf)]
-        if X.dtype == np.float32 and self.fused_prec32 is not None:
-            runs.insert(0, (self.fused_prec32, self.far_limit))
+        head, tail = (X, w, self.means), (self.log_const, self.diagonal, with_m2, *out)
         probes = [
-            kernels.fused_block_call(
-                X,
-                w,
-                self.means,
-                prec,
-                self.fused_prec,
-                far,
-                self.log_const,
-                self.diagonal,
-                with_m2,
-                *out,
-            )  # fmt: skip
-            for prec, far in runs
+            kernels.fused_block_call(*head, prec, self.fused_prec, far, *tail)
+            for prec, far in self._runs(X.dtype)
         ]
         family = "diag" if self.diagonal and with_m2 else "full"
         return family, probes, engine.numpy_seconds(family, n_rows, k, d)
