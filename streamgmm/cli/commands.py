@@ -15,6 +15,7 @@ import numpy as np
 
 from .output import (
     EXIT_OK,
+    InterruptibleStream,
     after_sigint,
     components_table,
     describe_model,
@@ -56,7 +57,9 @@ def display(args):
     """The progress display on stderr (unless --no-progress)."""
     from .._data.progress import Progress
 
-    return Progress(sys.stderr) if getattr(args, "progress", True) else contextlib.nullcontext()
+    if not getattr(args, "progress", True):
+        return contextlib.nullcontext()
+    return Progress(InterruptibleStream(sys.stderr))
 
 
 def cmd_predict(args) -> int:

@@ -28,7 +28,7 @@ from .._io.atomic import disk_error
 from .._io.hdf5 import read_hdf5
 from .._io.writing import write_hdf5
 from ..plotting import INSTALL_HINT
-from .output import EXIT_OK, fit_line, out, vector
+from .output import EXIT_OK, InterruptibleStream, fit_line, out, vector
 from .parser import DEMO_FOLDER
 from .run import check_output, save_figure
 
@@ -325,7 +325,7 @@ def _demo(args, folder: str, created: bool, size: int, start: float) -> int:
         "rows, one pass over the file per iteration"
     )
     try:
-        with Progress(sys.stderr):
+        with Progress(InterruptibleStream(sys.stderr)):
             result = fit(data, args.seed)
         gm = result.model
         out(_demo_summary(data, result))

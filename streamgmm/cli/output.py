@@ -158,6 +158,27 @@ def on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
+class InterruptibleStream:
+    """stderr for the progress display. Once Ctrl-C was asked for, nothing more is shown,
+    and the main thread's next line raises KeyboardInterrupt again: Python may have
+    swallowed the first one (in a finaliser, a ctypes callback, a library's import), and
+    the initialisation's passes would otherwise print their lines until the fit's first
+    callback (``after_sigint``)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if interrupt_requested.is_set():
+            if threading.current_thread() is threading.main_thread():
+                raise KeyboardInterrupt
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def after_sigint(callback):
     """The fit's callback, which re-raises a Ctrl-C that Python swallowed (at most a pass late)."""
 

@@ -221,6 +221,33 @@ def test_ctrl_c_at_any_moment_exits_130_with_one_line(tmp_path, delay):
     assert not (tmp_path / "m.h5").exists()
 
 
+def test_a_swallowed_ctrl_c_stops_the_progress_display_at_its_next_line():
+    """Python can swallow the KeyboardInterrupt of a Ctrl-C (a finaliser, a ctypes
+    callback): the initialisation then printed its pass lines until the fit's first
+    callback (a CI run at delay 0.15 above). The CLI's progress stream raises it again at
+    the main thread's next line, and drops other threads' lines."""
+    import io
+    import threading
+
+    from streamgmm._data.progress import Progress, note
+    from streamgmm.cli.output import InterruptibleStream, interrupt_requested
+
+    shown = io.StringIO()
+    try:
+        with Progress(InterruptibleStream(shown), live=False):
+            note("before", final=True)
+            interrupt_requested.set()  # on_sigint ran, its exception went nowhere
+            worker = threading.Thread(target=note, args=("from a worker", True))
+            worker.start()
+            worker.join()
+            with pytest.raises(KeyboardInterrupt):
+                note("after", final=True)
+    finally:
+        interrupt_requested.clear()
+    assert "before" in shown.getvalue()
+    assert "worker" not in shown.getvalue() and "after" not in shown.getvalue()
+
+
 def test_out_equal_to_checkpoint_is_refused_before_reading(data_file, tmp_path, capsys):
     path = tmp_path / "same.h5"
     argv = _fit_args(data_file, path, "--checkpoint", str(path))
