@@ -127,6 +127,18 @@ def colour_pixels(png, colour, tol=0.08):
     return int(near[:, :half].sum()), int(near[:, half:].sum())
 
 
+def tamper(path, change):
+    """Open an HDF5 file for writing and let ``change(f)`` alter it (a tampered model file)."""
+    with h5py.File(path, "a") as f:
+        change(f)
+
+
+def replace_dataset(f, name, data):
+    """Replace dataset ``name`` of an open HDF5 file by ``data``."""
+    del f[name]
+    f[name] = data
+
+
 @pytest.fixture(params=["numba", "numpy"])
 def engine(request, monkeypatch):
     """Run the test under each engine of the passes (``_data/engine.py``)."""

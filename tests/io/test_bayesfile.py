@@ -14,7 +14,7 @@ import streamgmm
 from streamgmm import _bayesian
 from streamgmm._model import PRIOR_TYPES
 
-from conftest import COVARIANCE_TYPES, make_blobs
+from conftest import COVARIANCE_TYPES, make_blobs, replace_dataset, tamper
 
 
 def _fit(covariance_type="full", prior_type="dirichlet_process", dtype=np.float64, **kw):
@@ -99,44 +99,34 @@ def test_loaders_of_one_class_refuse_the_other(tmp_path):
         modelfile.read_model(tmp_path / "b.h5", defaults)
 
 
-def _tamper(path, change):
-    with h5py.File(path, "a") as f:
-        change(f)
-
-
-def _replace(f, name, data):
-    del f[name]
-    f[name] = data
-
-
 TAMPERED = {
     "weights": (
-        lambda f: _replace(f, "params/weights", np.full(4, 0.25)),
+        lambda f: replace_dataset(f, "params/weights", np.full(4, 0.25)),
         "params/weights' does not match the mean weights",
     ),
     "concentration shape": (
-        lambda f: _replace(f, "params/weight_concentration", np.ones(4)),
+        lambda f: replace_dataset(f, "params/weight_concentration", np.ones(4)),
         r"params/weight_concentration' has shape \(4,\), expected \(2, 4\)",
     ),
     "concentration sign": (
-        lambda f: _replace(f, "params/weight_concentration", -np.ones((2, 4))),
+        lambda f: replace_dataset(f, "params/weight_concentration", -np.ones((2, 4))),
         "params/weight_concentration' should hold finite values above 0",
     ),
     "mean precision": (
-        lambda f: _replace(f, "params/mean_precision", np.zeros(4)),
+        lambda f: replace_dataset(f, "params/mean_precision", np.zeros(4)),
         "params/mean_precision' should hold finite values above 0",
     ),
     "degrees of freedom": (
-        lambda f: _replace(f, "params/degrees_of_freedom", np.ones(4)),
+        lambda f: replace_dataset(f, "params/degrees_of_freedom", np.ones(4)),
         "degrees_of_freedom' should hold finite values above n_features - 1 = 2",
     ),
     "missing priors": (lambda f: f.__delitem__("priors"), "field 'priors' is missing"),
     "mean prior": (
-        lambda f: _replace(f, "priors/mean_prior", np.zeros(2)),
+        lambda f: replace_dataset(f, "priors/mean_prior", np.zeros(2)),
         r"priors/mean_prior' has shape \(2,\), expected \(3,\)",
     ),
     "covariance prior": (
-        lambda f: _replace(f, "priors/covariance_prior", -np.eye(3)),
+        lambda f: replace_dataset(f, "priors/covariance_prior", -np.eye(3)),
         "covariance_prior is not symmetric positive semi-definite",
     ),
     "dof prior": (
@@ -164,7 +154,7 @@ def test_refuses_tampered_bayesian_fields(tmp_path, case):
     est, _ = _fit()
     est.save(tmp_path / "m.h5")
     change, match = TAMPERED[case]
-    _tamper(tmp_path / "m.h5", change)
+    tamper(tmp_path / "m.h5", change)
     with pytest.raises(ValueError, match=match):
         streamgmm.load(tmp_path / "m.h5")
 
@@ -175,6 +165,6 @@ def test_checkpoint_runs_are_checked(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, checkpoint=ckpt)
-    _tamper(ckpt, lambda f: _replace(f, "checkpoint/runs/1/mean_precision", -np.ones(4)))
+    tamper(ckpt, lambda f: replace_dataset(f, "checkpoint/runs/1/mean_precision", -np.ones(4)))
     with pytest.raises(ValueError, match="checkpoint/runs/1/mean_precision' should hold finite"):
         est.fit(X, checkpoint=ckpt, resume=True)

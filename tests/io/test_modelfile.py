@@ -18,7 +18,7 @@ import streamgmm
 from streamgmm import _load, _mixture
 from streamgmm._io import checkpoint, fields, modelfile
 
-from conftest import COVARIANCE_TYPES, FITTED, make_blobs
+from conftest import COVARIANCE_TYPES, FITTED, make_blobs, replace_dataset, tamper
 
 HISTORY = ("converged_", "n_iter_", "lower_bound_", "lower_bounds_", "n_features_in_")
 
@@ -41,16 +41,6 @@ def model_path(tmp_path, fitted):
     path = tmp_path / "model.h5"
     fitted.save(path)
     return path
-
-
-def _tamper(path, change):
-    with h5py.File(path, "a") as f:
-        change(f)
-
-
-def _replace(f, name, data):
-    del f[name]
-    f[name] = data
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -146,30 +136,30 @@ def _set_attr(where, name, value):
 
 
 def _scale_weights(factor):
-    return lambda f: _replace(f, "params/weights", f["params/weights"][()] * factor)
+    return lambda f: replace_dataset(f, "params/weights", f["params/weights"][()] * factor)
 
 
 def _nan_weight(f):
     w = f["params/weights"][()]
     w[0] = np.nan
-    _replace(f, "params/weights", w)
+    replace_dataset(f, "params/weights", w)
 
 
 def _negative_weight(f):
     w = f["params/weights"][()]
     w[0], w[1] = -w[0], w[1] + 2 * w[0]
-    _replace(f, "params/weights", w)
+    replace_dataset(f, "params/weights", w)
 
 
 def _negative_cholesky(f):
     u = f["params/precisions_cholesky"][()]
     u[0, 0, 0] = -u[0, 0, 0]
-    _replace(f, "params/precisions_cholesky", u)
+    replace_dataset(f, "params/precisions_cholesky", u)
 
 
 def _wider_means(f):
     m = f["params/means"][()]
-    _replace(f, "params/means", np.hstack([m, m[:, :1]]))
+    replace_dataset(f, "params/means", np.hstack([m, m[:, :1]]))
 
 
 def _object_means(f):
@@ -212,12 +202,12 @@ def _pickled_setting(f):
         (_object_means, "'params/means' has unexpected dtype object"),
         (_pickled_means, "'params/means' has unexpected dtype"),
         (lambda f: f.__delitem__("params/precisions"), "'params/precisions' is missing"),
-        (lambda f: _replace(f, "params/precisions", f["params/covariances"][()]), "match"),
+        (lambda f: replace_dataset(f, "params/precisions", f["params/covariances"][()]), "match"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_refuses_invalid_fields(model_path, change, match):
-    _tamper(model_path, change)
+    tamper(model_path, change)
     with pytest.raises(ValueError, match=match):
         streamgmm.load(model_path)
 
@@ -244,7 +234,7 @@ def test_refuses_external_dataset_without_reading_it(model_path, tmp_path, targe
             external=[(os.fspath(outside), 0, means.nbytes)],
         )
 
-    _tamper(model_path, change)
+    tamper(model_path, change)
     with pytest.raises(ValueError, match="'params/means' is external.*nothing was read"):
         streamgmm.load(model_path)
     if target_exists:
@@ -262,8 +252,8 @@ def test_refuses_external_dataset_without_reading_it(model_path, tmp_path, targe
 def test_refuses_links(model_path, tmp_path, link, match):
     other = tmp_path / "other.h5"
     streamgmm.load(model_path).save(other)
-    _tamper(model_path, lambda f: f.__delitem__("params/means"))
-    _tamper(model_path, lambda f: f["params"].__setitem__("means", link(os.fspath(other))))
+    tamper(model_path, lambda f: f.__delitem__("params/means"))
+    tamper(model_path, lambda f: f["params"].__setitem__("means", link(os.fspath(other))))
     with pytest.raises(ValueError, match=f"'params/means' {match}"):
         streamgmm.load(model_path)
 
@@ -271,8 +261,8 @@ def test_refuses_links(model_path, tmp_path, link, match):
 def test_refuses_a_linked_group(model_path, tmp_path):
     other = tmp_path / "other.h5"
     streamgmm.load(model_path).save(other)
-    _tamper(model_path, lambda f: f.__delitem__("params"))
-    _tamper(model_path, lambda f: f.__setitem__("params", h5py.ExternalLink(other, "/params")))
+    tamper(model_path, lambda f: f.__delitem__("params"))
+    tamper(model_path, lambda f: f.__setitem__("params", h5py.ExternalLink(other, "/params")))
     with pytest.raises(ValueError, match="'params' is an external link"):
         streamgmm.load(model_path)
 
@@ -288,7 +278,7 @@ def test_refuses_virtual_dataset(model_path, tmp_path):
         del f["params/means"]
         f["params"].create_virtual_dataset("means", layout)
 
-    _tamper(model_path, change)
+    tamper(model_path, change)
     with pytest.raises(ValueError, match="'params/means' is a virtual dataset"):
         streamgmm.load(model_path)
 
